@@ -693,7 +693,8 @@ mod tests {
     #[test]
     fn yaml_entries_with_problems_are_reported_with_their_line() {
         let text = "assets:\n  - path: north\n    kind: field\n\
-                    tags:\n  - path: north/t1\n    unti: bar\n  - path: north/t2\n    valid_range: {lo: x}\n";
+                    tags:\n  - path: north/t1\n    unti: bar\n\
+                    \x20 - path: north/t2\n    valid_range: {lo: x}\n";
         let document = Document::parse(text, Format::Yaml).unwrap();
         let errors: Vec<String> = document.errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 2, "{errors:?}");

@@ -31,8 +31,8 @@ pub(crate) fn snapshot_installed(snapshot: &Snapshot, took: Duration) {
 pub(crate) fn changes_committed(actor: &str, steps: &[Step], version: u64) {
     for step in steps {
         let (entity, operation) = step.labels();
-        metrics::counter!("flowline_catalog_changes_total", "entity" => entity, "operation" => operation)
-            .increment(1);
+        let labels = [("entity", entity), ("operation", operation)];
+        metrics::counter!("flowline_catalog_changes_total", &labels).increment(1);
     }
     tracing::info!(actor, changes = steps.len(), version, "catalog changed");
 }

@@ -250,7 +250,8 @@ fn check_asset(
     problems.extend(existence_problem("asset", existing.is_some(), mode));
     if let Some(existing) = existing.filter(|existing| existing.spec.kind != spec.kind) {
         problems.push(format!(
-            "kind: an existing asset cannot change kind (it is a {}); delete it and create it again",
+            "kind: an existing asset cannot change kind (it is a {}); \
+             delete it and create it again",
             existing.spec.kind
         ));
     }

@@ -98,7 +98,8 @@ async fn a_tag_under_a_missing_asset_is_rejected_and_nothing_is_written(db: Test
     assert_eq!(
         messages(error),
         [
-            "north/pad-1/w-02/tubing-pressure: parent asset `north/pad-1/w-02` does not exist; create it first, or in the same file"
+            "north/pad-1/w-02/tubing-pressure: parent asset `north/pad-1/w-02` does not exist; \
+             create it first, or in the same file"
         ]
     );
     assert!(

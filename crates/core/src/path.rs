@@ -38,7 +38,8 @@ pub enum PathError {
     Empty,
     /// Two separators in a row, or one at either end.
     #[error(
-        "invalid path `{path}`: empty segment at position {position}; segments are separated by a single '/'"
+        "invalid path `{path}`: empty segment at position {position}; \
+         segments are separated by a single '/'"
     )]
     EmptySegment {
         /// The offending text.

@@ -110,8 +110,8 @@ impl Database {
     /// `?options[search_path]=SCHEMA` to keep Flowline's tables in a schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Database, DbError> {
         sqlx::any::install_default_drivers();
+        let shown = redact(url);
         let (backend, url) = check_url(url)?;
-        let shown = redact(&url);
         let options: AnyConnectOptions =
             url.parse()
                 .map_err(|error: sqlx::Error| DbError::InvalidUrl {
@@ -217,6 +217,12 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Checks that `url` names a database Flowline can open, without opening
+/// it, and returns its backend. For configuration checks.
+pub fn check(url: &str) -> Result<Backend, DbError> {
+    check_url(url).map(|(backend, _)| backend)
 }
 
 /// Checks the scheme and shape of `url` and returns the backend it names and

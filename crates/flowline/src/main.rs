@@ -1,0 +1,171 @@
+//! The `flowline` binary: every Flowline service behind one command line.
+//!
+//! `flowline up` runs the whole platform in one process; the other
+//! subcommands administer it (`catalog`, `config`) or, as the platform
+//! grows, run one service each for a cluster.
+
+mod admin;
+mod catalog_cli;
+mod config;
+mod shutdown;
+mod telemetry;
+mod up;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flowline_catalog::Catalog;
+use flowline_db::Database;
+
+use crate::catalog_cli::CatalogCommand;
+use crate::config::{Config, Loaded};
+
+/// Flowline: real-time monitoring and analytics for oil and gas fields.
+#[derive(Debug, Parser)]
+#[command(name = "flowline", version, about, max_term_width = 100)]
+struct Cli {
+    /// Configuration file. Default: flowline.toml in the working directory,
+    /// if it exists; otherwise built-in defaults.
+    #[arg(long, global = true, env = config::CONFIG_FILE_ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the whole platform in one process, on embedded defaults.
+    ///
+    /// An empty catalog is loaded with the demo field.
+    Up {
+        /// Load (or refresh) the demo field even if the catalog has assets.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage the tag catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Check or show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and the FLOWLINE_* environment; print
+    /// every problem with its file, line and key.
+    Check {
+        /// The file to check; default as for --config.
+        file: Option<PathBuf>,
+    },
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = match &cli.command {
+        Command::Config(ConfigCommand::Check { file: Some(file) }) => Some(file.clone()),
+        _ => config::resolve_file(cli.config.clone()),
+    };
+    let loaded = config::load(file.as_deref(), std::env::vars());
+    match cli.command {
+        Command::Version => {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "flowline {} ({}-{})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { .. }) => Ok(check(file, loaded)),
+        Command::Config(ConfigCommand::Show) => {
+            let text = toml::to_string(&loaded?.config)?;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Up { demo } => {
+            let config = loaded?.config;
+            telemetry::init_logging(&config.log, &config.log.level)?;
+            let metrics = telemetry::install_metrics()?;
+            runtime()?.block_on(up::run(&config, demo, metrics))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog(command) => {
+            let config = loaded?.config;
+            // One-shot commands stay quiet unless a level was chosen.
+            let level = if config.log.level == config::LogConfig::default().level {
+                "warn"
+            } else {
+                &config.log.level
+            };
+            telemetry::init_logging(&config.log, level)?;
+            runtime()?.block_on(catalog_cli::run(&config, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `flowline config check`: every problem on standard error, exit 1 if any.
+fn check(file: Option<PathBuf>, loaded: Result<Loaded, config::ConfigErrors>) -> ExitCode {
+    let name = file.map_or_else(|| "defaults".to_owned(), |file| file.display().to_string());
+    match loaded {
+        Ok(loaded) => {
+            let from_environment = match loaded.environment.len() {
+                0 => String::new(),
+                _ => format!(
+                    ", with {} from the environment",
+                    loaded.environment.join(", ")
+                ),
+            };
+            let mut out = std::io::stdout().lock();
+            // A closed standard output is no reason to fail a check.
+            let _ = writeln!(out, "{name}: ok{from_environment}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{name}: {} problems", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens the configured database and the catalog in it, creating the data
+/// directory for the default SQLite file.
+pub(crate) async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    }
+    let url = config.database_url();
+    let database = Database::connect(&url, config.database.max_connections).await?;
+    Catalog::open(database)
+        .await
+        .with_context(|| format!("cannot open the catalog in {}", flowline_db::redact(&url)))
+}
