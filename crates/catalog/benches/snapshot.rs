@@ -20,8 +20,8 @@ const LOOKUPS: usize = 1_000;
 
 fn large_snapshot() -> Snapshot {
     let document = demo_field(DemoLayout {
-        pads: 100,
-        wells_per_pad: 20,
+        pads: 200,
+        wells_per_pad: 25,
     });
     let assets = document
         .assets

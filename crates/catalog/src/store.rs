@@ -502,13 +502,14 @@ fn parse_column<T: FromStr>(
 where
     T::Err: std::fmt::Display,
 {
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|error: T::Err| CatalogError::Corrupt {
+    optional_column(row, column, what)?.ok_or_else(|| CatalogError::Corrupt {
         what: what(),
-        reason: format!("{column}: {error}"),
+        reason: format!("{column}: empty"),
     })
 }
 
+/// Reads a nullable text column and parses it, naming the row when it
+/// cannot.
 fn optional_column<T: FromStr>(
     row: &AnyRow,
     column: &str,

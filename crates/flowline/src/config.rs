@@ -757,6 +757,23 @@ mod tests {
         assert!(errors[0].starts_with(expected), "{errors:?}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_files_load_or_are_rejected_with_a_place(text in "\\PC{0,300}") {
+            let (_directory, path) = write(&text);
+            if let Err(errors) = load(Some(&path), env(&[])) {
+                proptest::prop_assert!(!errors.0.is_empty());
+                for error in errors.0 {
+                    let named = matches!(
+                        &error.origin,
+                        Origin::File { path: named, .. } if *named == path
+                    );
+                    proptest::prop_assert!(named, "{error} does not name the file");
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_unreadable_file_is_named() {
         let errors = problems(load(Some(Path::new("/no/such/flowline.toml")), env(&[])));

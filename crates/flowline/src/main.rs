@@ -25,7 +25,7 @@ use crate::config::{Config, Loaded};
 
 /// Flowline: real-time monitoring and analytics for oil and gas fields.
 #[derive(Debug, Parser)]
-#[command(name = "flowline", version, about, max_term_width = 100)]
+#[command(name = "flowline", version, max_term_width = 100)]
 struct Cli {
     /// Configuration file. Default: flowline.toml in the working directory,
     /// if it exists; otherwise built-in defaults.

@@ -412,3 +412,22 @@ fn up_runs_on_postgresql_when_the_database_url_says_so() {
         stdout(&list)
     );
 }
+
+#[test]
+fn the_csv_example_in_the_readme_imports() {
+    let readme = include_str!("../../../README.md");
+    let example = readme
+        .split("```csv\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has a CSV example");
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("example.csv"), example).unwrap();
+    let output = run(flowline(directory.path()).args(["catalog", "import", "example.csv"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = run(flowline(directory.path()).args(["catalog", "list", "--json"]));
+    let tag: serde_json::Value = serde_json::from_str(stdout(&list).trim()).unwrap();
+    assert_eq!(tag["path"], "north/pad-1/w-01/tubing-pressure");
+    assert_eq!(tag["source"]["address"], "unit=1;hr=40001");
+    assert_eq!(tag["attributes"]["vendor"], "acme");
+}
