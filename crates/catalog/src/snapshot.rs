@@ -44,22 +44,43 @@ pub struct Snapshot {
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// The well, pad and field an asset sits in (or is).
+#[derive(Copy, Clone, Debug, Default)]
+struct Lineage {
+    well: Option<AssetId>,
+    pad: Option<AssetId>,
+    field: Option<AssetId>,
+}
+
+impl Lineage {
+    /// The lineage of `asset`, given the one of its parent in `self`.
+    fn with(mut self, asset: &Asset) -> Lineage {
+        match asset.spec.kind {
+            AssetKind::Field => self.field = Some(asset.id),
+            AssetKind::Pad => self.pad = Some(asset.id),
+            AssetKind::Well => self.well = Some(asset.id),
+            AssetKind::Equipment(_) => {}
+        }
+        self
+    }
+}
+
 impl Snapshot {
     /// Builds a snapshot of `assets` and `tags` at catalog `version`.
-    pub fn build(version: u64, assets: Vec<Asset>, tags: Vec<Tag>) -> Snapshot {
-        let assets_by_path: FxHashMap<NodePath, u32> = assets
-            .iter()
-            .enumerate()
-            .map(|(index, asset)| (asset.spec.path.clone(), index as u32))
-            .collect();
-        let ancestor = |path: &NodePath, kind: AssetKind| {
-            path.ancestors()
-                .iter()
-                .filter_map(|ancestor| assets_by_path.get(ancestor.as_str()))
-                .map(|index| &assets[*index as usize])
-                .find(|asset| asset.spec.kind == kind)
-                .map(|asset| asset.id)
-        };
+    pub fn build(version: u64, mut assets: Vec<Asset>, tags: Vec<Tag>) -> Snapshot {
+        // Parents sort before their children, so one pass down the sorted
+        // list finds each asset's well, pad and field from its parent's.
+        assets.sort_by(|a, b| a.spec.path.cmp(&b.spec.path));
+        let mut assets_by_path: FxHashMap<NodePath, u32> = FxHashMap::default();
+        let mut lineages: Vec<Lineage> = Vec::with_capacity(assets.len());
+        for (index, asset) in assets.iter().enumerate() {
+            let parent = asset.spec.path.parent();
+            let inherited = parent
+                .and_then(|parent| assets_by_path.get(parent.as_str()))
+                .map_or_else(Lineage::default, |parent| lineages[*parent as usize]);
+            lineages.push(inherited.with(asset));
+            assets_by_path.insert(asset.spec.path.clone(), index as u32);
+        }
 
         let max_id = tags
             .iter()
@@ -72,17 +93,15 @@ impl Snapshot {
         for tag in tags {
             let path = &tag.spec.path;
             let parent = path.parent().expect("bug: stored tags sit below an asset");
-            let Some(asset) = assets_by_path
-                .get(parent.as_str())
-                .map(|index| assets[*index as usize].id)
-            else {
+            let Some(&asset_index) = assets_by_path.get(parent.as_str()) else {
                 panic!("bug: stored tag {path} has no stored parent asset {parent}")
             };
+            let lineage = lineages[asset_index as usize];
             let entry = TagEntry {
-                asset,
-                well: ancestor(path, AssetKind::Well),
-                pad: ancestor(path, AssetKind::Pad),
-                field: ancestor(path, AssetKind::Field),
+                asset: assets[asset_index as usize].id,
+                well: lineage.well,
+                pad: lineage.pad,
+                field: lineage.field,
                 tag,
             };
             let index = entries.len() as u32;

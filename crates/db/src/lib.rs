@@ -39,15 +39,15 @@ pub enum DbError {
         reason: String,
     },
     /// The database did not accept a connection.
-    #[error("cannot connect to database {url}: {source}")]
+    #[error("cannot connect to database {url}: {error}")]
     Connect {
         /// The URL, with any password hidden.
         url: String,
         /// What the driver reported.
-        source: sqlx::Error,
+        error: sqlx::Error,
     },
     /// A migration failed; nothing of it was applied.
-    #[error("migration {component}/{version} ({name}) failed: {source}")]
+    #[error("migration {component}/{version} ({name}) failed: {error}")]
     Migration {
         /// The crate whose schema it is.
         component: String,
@@ -56,7 +56,7 @@ pub enum DbError {
         /// The migration's name.
         name: String,
         /// What the database reported.
-        source: sqlx::Error,
+        error: sqlx::Error,
     },
     /// An applied migration differs from the one this build carries.
     #[error(
@@ -85,8 +85,17 @@ pub enum DbError {
         known: u32,
     },
     /// A query failed.
-    #[error(transparent)]
-    Query(#[from] sqlx::Error),
+    #[error("{0}")]
+    Query(sqlx::Error),
+}
+
+// The driver's errors are shown in the message, not chained as sources:
+// sqlx repeats its source's text in its own message, and a chain would
+// print it twice.
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError::Query(error)
+    }
 }
 
 /// An open pool of connections to SQLite or PostgreSQL.
@@ -123,9 +132,9 @@ impl Database {
         // connection until its timeout, where a person wants the error now.
         let probe = AnyConnection::connect_with(&options)
             .await
-            .map_err(|source| DbError::Connect {
+            .map_err(|error| DbError::Connect {
                 url: shown.clone(),
-                source,
+                error,
             })?;
         drop(probe);
 
@@ -145,9 +154,9 @@ impl Database {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|source| DbError::Connect {
+            .map_err(|error| DbError::Connect {
                 url: shown.clone(),
-                source,
+                error,
             })?;
         Ok(Database {
             pool,

@@ -102,11 +102,11 @@ pub(crate) async fn run(
         .iter()
         .filter(|m| !applied_versions.contains(&m.version))
     {
-        let failed = |source| DbError::Migration {
+        let failed = |error| DbError::Migration {
             component: component.to_owned(),
             version: migration.version,
             name: migration.name.to_owned(),
-            source,
+            error,
         };
         sqlx::raw_sql(migration.sql(backend))
             .execute(&mut *transaction)
