@@ -297,15 +297,11 @@ impl Catalog {
     ) -> Result<Tag, CatalogError> {
         let new_path = spec.path.clone();
         let mut transaction = self.database.begin_write(CATALOG_LOCK_KEY).await?;
-        let existing = store::load_paths(&mut transaction, &[path]).await?;
-        let before = existing
-            .tags
-            .get(path)
-            .ok_or_else(|| not_found("tag", path))?;
         let parent = new_path.parent();
-        let mut paths = vec![&new_path];
+        let mut paths = vec![path, &new_path];
         paths.extend(parent.as_ref());
         let tree = store::load_paths(&mut transaction, &paths).await?;
+        let before = tree.tags.get(path).ok_or_else(|| not_found("tag", path))?;
         if let Some(step) = plan::plan_tag_update(&tree, before, spec)? {
             self.commit(transaction, &tree, &[step], actor).await?;
         }

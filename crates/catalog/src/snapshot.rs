@@ -277,6 +277,9 @@ mod tests {
             snapshot.asset_by_path("north/pad-1").unwrap().id,
             AssetId(2)
         );
+        let well = snapshot.asset(AssetId(3)).unwrap();
+        assert_eq!(well.spec.path.as_str(), "north/pad-1/w-01");
+        assert!(snapshot.asset(AssetId(99)).is_none());
     }
 
     #[test]

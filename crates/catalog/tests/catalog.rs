@@ -259,6 +259,10 @@ async fn renaming_a_tag_keeps_its_id(db: TestDatabase) {
         .update_tag(&tag.spec.path, moved, "alice")
         .await
         .unwrap();
+    let by_id = catalog.tag_by_id(tag.id).await.unwrap().unwrap();
+    assert_eq!(by_id.spec.path.as_str(), "north/pad-1/w-02/casing-pressure");
+    let old_path = catalog.tag(&tag.spec.path).await.unwrap();
+    assert!(old_path.is_none(), "the old path is free");
     assert_eq!(after.id, tag.id);
     let entry = catalog.snapshot().tag(tag.id).unwrap().clone();
     assert_eq!(

@@ -156,6 +156,16 @@ mod tests {
         assert_eq!(Timestamp::from_millis(2), Timestamp::from_micros(2_000));
         let later = Timestamp::from_seconds(10);
         assert_eq!(later.micros_since(Timestamp::from_seconds(4)), 6_000_000);
+        assert_eq!(
+            Timestamp::from_seconds(4).saturating_add_micros(6_000_000),
+            later
+        );
+        assert_eq!(
+            Timestamp::from_micros(i64::MAX)
+                .saturating_add_micros(1)
+                .as_micros(),
+            i64::MAX
+        );
     }
 
     #[test]
