@@ -253,13 +253,8 @@ async fn list(catalog: &Catalog, args: ListArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let assets = catalog.assets(&filter).await?;
-        if args.json {
-            for asset in &assets {
-                writeln!(out, "{}", serde_json::to_string(asset)?)?;
-            }
-            return Ok(());
-        }
-        let rows = assets.iter().map(|asset| {
+        let header = ["ID", "PATH", "KIND", "DESCRIPTION"];
+        return print(&mut out, &assets, args.json, &header, |asset| {
             vec![
                 asset.id.to_string(),
                 asset.spec.path.to_string(),
@@ -267,7 +262,6 @@ async fn list(catalog: &Catalog, args: ListArgs) -> anyhow::Result<()> {
                 asset.spec.description.clone(),
             ]
         });
-        return table(&mut out, &["ID", "PATH", "KIND", "DESCRIPTION"], rows);
     }
 
     let filter = TagFilter {
@@ -278,13 +272,16 @@ async fn list(catalog: &Catalog, args: ListArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let tags = catalog.tags(&filter).await?;
-    if args.json {
-        for tag in &tags {
-            writeln!(out, "{}", serde_json::to_string(tag)?)?;
-        }
-        return Ok(());
-    }
-    let rows = tags.iter().map(|tag| {
+    let header = [
+        "ID",
+        "PATH",
+        "UNIT",
+        "TYPE",
+        "VALID",
+        "CRITICALITY",
+        "SOURCE",
+    ];
+    print(&mut out, &tags, args.json, &header, |tag| {
         let spec = &tag.spec;
         let bound = |value: Option<f64>| value.map(|value| value.to_string()).unwrap_or_default();
         let range = if spec.valid_range.is_unbounded() {
@@ -296,6 +293,7 @@ async fn list(catalog: &Catalog, args: ListArgs) -> anyhow::Result<()> {
                 bound(spec.valid_range.hi)
             )
         };
+        let source = spec.source.as_ref();
         vec![
             tag.id.to_string(),
             spec.path.to_string(),
@@ -303,25 +301,28 @@ async fn list(catalog: &Catalog, args: ListArgs) -> anyhow::Result<()> {
             spec.data_type.to_string(),
             range,
             spec.criticality.to_string(),
-            spec.source
-                .as_ref()
+            source
                 .map(|source| format!("{} {}", source.protocol, source.address))
                 .unwrap_or_default(),
         ]
-    });
-    table(
-        &mut out,
-        &[
-            "ID",
-            "PATH",
-            "UNIT",
-            "TYPE",
-            "VALID",
-            "CRITICALITY",
-            "SOURCE",
-        ],
-        rows,
-    )
+    })
+}
+
+/// Writes `items` as JSON lines, or as a table of `row`s under `header`.
+fn print<T: serde::Serialize>(
+    out: &mut impl Write,
+    items: &[T],
+    json: bool,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        for item in items {
+            writeln!(out, "{}", serde_json::to_string(item)?)?;
+        }
+        return Ok(());
+    }
+    table(out, header, items.iter().map(row))
 }
 
 async fn history(catalog: &Catalog, filter: HistoryFilter) -> anyhow::Result<()> {
