@@ -10,12 +10,18 @@
 use flowline_core::{AssetKind, Criticality, DataType, EquipmentKind, NodePath, Unit};
 
 use crate::document::Document;
-use crate::model::{AssetSpec, Attributes, Limits, TagSpec};
+use crate::modbus::{ModbusAddress, Table, ValueType};
+use crate::model::{AssetSpec, Attributes, Limits, Protocol, SourceBinding, TagSpec};
 
 /// The name of the demo field, the top of its tree.
 pub const DEMO_FIELD: &str = "north";
 
+/// The most pads a demo field may have: each pad is one Modbus unit, and
+/// unit ids run from 1 to 247.
+pub const MAX_PADS: u8 = 247;
+
 /// How large a demo field to make. The default is three pads of four wells.
+/// At most [`MAX_PADS`] pads.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DemoLayout {
     /// Number of pads.
@@ -87,6 +93,8 @@ struct TagTemplate {
     max_change_per_s: Option<f64>,
     deadband: f64,
     criticality: Criticality,
+    /// A setpoint or start/stop that commands may write.
+    writable: bool,
 }
 
 const fn measured(
@@ -106,6 +114,15 @@ const fn measured(
         max_change_per_s: Some(max_change_per_s),
         deadband,
         criticality,
+        writable: false,
+    }
+}
+
+/// A measured template that commands may write: a setpoint.
+const fn setpoint(template: TagTemplate) -> TagTemplate {
+    TagTemplate {
+        writable: true,
+        ..template
     }
 }
 
@@ -122,6 +139,7 @@ const fn state(
         max_change_per_s: None,
         deadband: 0.0,
         criticality,
+        writable: false,
     }
 }
 
@@ -184,15 +202,26 @@ const WELL_TAGS: &[TagTemplate] = &[
     ),
 ];
 
-const CHOKE_TAGS: &[TagTemplate] = &[measured(
-    "position",
-    "Choke opening",
-    Unit::Percent,
-    (0.0, 100.0),
-    10.0,
-    0.1,
-    High,
-)];
+const CHOKE_TAGS: &[TagTemplate] = &[
+    measured(
+        "position",
+        "Choke opening",
+        Unit::Percent,
+        (0.0, 100.0),
+        10.0,
+        0.1,
+        High,
+    ),
+    setpoint(measured(
+        "setpoint",
+        "Choke opening setpoint",
+        Unit::Percent,
+        (0.0, 100.0),
+        100.0,
+        0.0,
+        High,
+    )),
+];
 
 const ESP_TAGS: &[TagTemplate] = &[
     measured(
@@ -250,6 +279,20 @@ const ESP_TAGS: &[TagTemplate] = &[
         High,
     ),
     state("running", "Pump running", High),
+    setpoint(state(
+        "run",
+        "Run command: true starts the pump, false stops it",
+        High,
+    )),
+    setpoint(measured(
+        "frequency-setpoint",
+        "Drive frequency setpoint",
+        Unit::Hertz,
+        (0.0, 70.0),
+        70.0,
+        0.0,
+        High,
+    )),
 ];
 
 const GAS_LIFT_TAGS: &[TagTemplate] = &[
@@ -271,6 +314,15 @@ const GAS_LIFT_TAGS: &[TagTemplate] = &[
         0.1,
         High,
     ),
+    setpoint(measured(
+        "rate-setpoint",
+        "Lift-gas injection rate setpoint",
+        Unit::StandardCubicMetrePerDay,
+        (0.0, 200_000.0),
+        200_000.0,
+        0.0,
+        High,
+    )),
 ];
 
 const ROD_PUMP_TAGS: &[TagTemplate] = &[
@@ -293,6 +345,11 @@ const ROD_PUMP_TAGS: &[TagTemplate] = &[
         High,
     ),
     state("running", "Pump running", High),
+    setpoint(state(
+        "run",
+        "Run command: true starts the pump, false stops it",
+        High,
+    )),
 ];
 
 const SEPARATOR_TAGS: &[TagTemplate] = &[
@@ -346,6 +403,11 @@ pub fn demo_field(layout: DemoLayout) -> Document {
         Attributes::new(),
     );
     for pad_number in 1..=layout.pads {
+        let unit = u8::try_from(pad_number)
+            .ok()
+            .filter(|unit| *unit <= MAX_PADS)
+            .unwrap_or_else(|| panic!("bug: the demo has at most {MAX_PADS} pads"));
+        demo.start_unit(unit);
         let pad = demo.asset(
             Some(&field),
             &format!("pad-{pad_number}"),
@@ -406,10 +468,16 @@ pub fn demo_field(layout: DemoLayout) -> Document {
     Document::new(demo.assets, demo.tags)
 }
 
+/// Builds the demo's assets and tags, giving each tag the next free
+/// Modbus address in its pad's unit: measurements in input registers,
+/// states in discrete inputs, setpoints in holding registers and commands in
+/// coils.
 #[derive(Default)]
 struct Builder {
     assets: Vec<AssetSpec>,
     tags: Vec<TagSpec>,
+    unit: u8,
+    next_address: [u16; 4],
 }
 
 impl Builder {
@@ -435,6 +503,27 @@ impl Builder {
         path
     }
 
+    /// Starts giving addresses in unit `unit`, from 0 in every table.
+    fn start_unit(&mut self, unit: u8) {
+        self.unit = unit;
+        self.next_address = [0; 4];
+    }
+
+    /// The next free address in `table` for a value of `value_type`.
+    fn allocate(&mut self, table: Table, value_type: ValueType) -> ModbusAddress {
+        let slot = match table {
+            Table::Coil => 0,
+            Table::DiscreteInput => 1,
+            Table::InputRegister => 2,
+            Table::HoldingRegister => 3,
+        };
+        let address = self.next_address[slot];
+        self.next_address[slot] = address
+            .checked_add(value_type.width())
+            .expect("bug: a demo pad never fills a Modbus table");
+        ModbusAddress::register(self.unit, table, address, value_type)
+    }
+
     fn tags(&mut self, asset: &NodePath, templates: &[TagTemplate]) {
         for template in templates {
             let path = asset
@@ -453,6 +542,18 @@ impl Builder {
                 }
                 None => spec.data_type = DataType::Boolean,
             }
+            let (table, value_type) = match (template.unit.is_some(), template.writable) {
+                (true, false) => (Table::InputRegister, ValueType::F32),
+                (true, true) => (Table::HoldingRegister, ValueType::F32),
+                (false, false) => (Table::DiscreteInput, ValueType::Bool),
+                (false, true) => (Table::Coil, ValueType::Bool),
+            };
+            let address = self.allocate(table, value_type);
+            spec.source = Some(SourceBinding {
+                protocol: Protocol::Modbus,
+                address: address.to_string(),
+            });
+            spec.writable = template.writable;
             self.tags.push(spec);
         }
     }

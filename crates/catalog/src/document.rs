@@ -219,6 +219,7 @@ const COLUMNS: &[&str] = &[
     "criticality",
     "protocol",
     "address",
+    "writable",
 ];
 /// How many leading columns of [`COLUMNS`] assets use; tags use them all.
 const ASSET_COLUMNS: usize = 3;
@@ -449,6 +450,7 @@ fn read_tag(row: &mut Row, path: Option<NodePath>) -> Option<TagSpec> {
         row.problems
             .push("address: given without a protocol".to_owned());
     }
+    let writable = row.parse::<bool>("writable").unwrap_or(false);
     Some(TagSpec {
         path: path?,
         description: row.cell("description").to_owned(),
@@ -460,6 +462,7 @@ fn read_tag(row: &mut Row, path: Option<NodePath>) -> Option<TagSpec> {
         deadband,
         criticality,
         source: protocol.map(|protocol| SourceBinding { protocol, address }),
+        writable,
         attributes: row.attributes(),
     })
 }
@@ -551,6 +554,7 @@ fn render_csv(document: &Document) -> String {
                 .as_ref()
                 .map(|source| source.address.clone())
                 .unwrap_or_default(),
+            if spec.writable { "true" } else { "" }.to_owned(),
         ];
         record.extend(attributes(&spec.attributes));
         write_record(&mut writer, &record);
@@ -588,8 +592,9 @@ mod tests {
         tag.criticality = Criticality::High;
         tag.source = Some(SourceBinding {
             protocol: Protocol::Modbus,
-            address: "unit=1;hr=40001".into(),
+            address: "unit=1;holding=4;type=f32".into(),
         });
+        tag.writable = true;
         tag.attributes.insert("loop".into(), "PT-101".into());
         let mut running = TagSpec::new(NodePath::parse("north/pad-1/w-01/running").unwrap());
         running.data_type = DataType::Boolean;

@@ -14,6 +14,7 @@ mod demo;
 mod document;
 mod error;
 mod events;
+pub mod modbus;
 mod model;
 mod plan;
 mod snapshot;
@@ -29,7 +30,7 @@ use flowline_core::{AssetKind, Criticality, DataType, NodePath, Timestamp, Unit}
 use flowline_db::Database;
 use serde::Serialize;
 
-pub use demo::{DEMO_FIELD, DemoLayout, LiftMethod, demo_field};
+pub use demo::{DEMO_FIELD, DemoLayout, LiftMethod, MAX_PADS, demo_field};
 pub use document::{Document, DocumentError, Entry, Format};
 pub use error::{CatalogError, RowError};
 pub use model::{

@@ -182,6 +182,10 @@ pub struct TagSpec {
     /// Where the value is read from; absent for tags not yet bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceBinding>,
+    /// Whether commands may write the tag (a setpoint or a start/stop),
+    /// through its source. The default is false: read only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub writable: bool,
     /// Free-form attributes.
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
@@ -201,6 +205,7 @@ impl TagSpec {
             deadband: None,
             criticality: Criticality::default(),
             source: None,
+            writable: false,
             attributes: Attributes::new(),
         }
     }

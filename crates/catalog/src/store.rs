@@ -17,12 +17,20 @@ use crate::model::{Asset, AssetSpec, Attributes, Limits, SourceBinding, Tag, Tag
 use crate::{Change, Entity, Operation};
 
 /// The catalog's schema, for [`flowline_db::Database::migrate`].
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "create catalog",
-    sqlite: include_str!("../migrations/sqlite/0001_catalog.sql"),
-    postgres: include_str!("../migrations/postgres/0001_catalog.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create catalog",
+        sqlite: include_str!("../migrations/sqlite/0001_catalog.sql"),
+        postgres: include_str!("../migrations/postgres/0001_catalog.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "writable tags",
+        sqlite: include_str!("../migrations/sqlite/0002_writable_tags.sql"),
+        postgres: include_str!("../migrations/postgres/0002_writable_tags.sql"),
+    },
+];
 
 macro_rules! asset_columns {
     () => {
@@ -34,7 +42,7 @@ macro_rules! tag_columns {
     () => {
         "id, path, description, unit, data_type, valid_lo, valid_hi, engineering_lo, \
          engineering_hi, max_change_per_s, deadband, criticality, protocol, address, \
-         attributes, version"
+         writable, attributes, version"
     };
 }
 
@@ -243,8 +251,8 @@ pub(crate) async fn insert_tag(
     let query = sqlx::query(
         "INSERT INTO catalog_tags (asset_id, path, description, unit, data_type, valid_lo,
          valid_hi, engineering_lo, engineering_hi, max_change_per_s, deadband, criticality,
-         protocol, address, attributes, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         protocol, address, writable, attributes, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          RETURNING id",
     );
     let row = bind_tag(query.bind(i64::from(asset.0)), spec)
@@ -265,7 +273,8 @@ pub(crate) async fn update_tag(
         "UPDATE catalog_tags SET asset_id = $1, path = $2, description = $3, unit = $4,
          data_type = $5, valid_lo = $6, valid_hi = $7, engineering_lo = $8,
          engineering_hi = $9, max_change_per_s = $10, deadband = $11, criticality = $12,
-         protocol = $13, address = $14, attributes = $15, version = $16 WHERE id = $17",
+         protocol = $13, address = $14, writable = $15, attributes = $16, version = $17
+         WHERE id = $18",
     );
     bind_tag(query.bind(i64::from(asset.0)), spec)
         .bind(version as i64)
@@ -277,7 +286,7 @@ pub(crate) async fn update_tag(
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds the fourteen columns of a tag that follow `asset_id`, in table order.
+/// Binds the fifteen columns of a tag that follow `asset_id`, in table order.
 fn bind_tag<'q>(query: AnyQuery<'q>, spec: &'q TagSpec) -> AnyQuery<'q> {
     let source = spec.source.as_ref();
     query
@@ -294,6 +303,7 @@ fn bind_tag<'q>(query: AnyQuery<'q>, spec: &'q TagSpec) -> AnyQuery<'q> {
         .bind(spec.criticality.name())
         .bind(source.map(|source| source.protocol.name()))
         .bind(source.map(|source| source.address.as_str()))
+        .bind(i64::from(spec.writable))
         .bind(attributes_json(&spec.attributes))
 }
 
@@ -579,6 +589,7 @@ fn tag_from_row(row: &AnyRow) -> Result<Tag, CatalogError> {
                 protocol,
                 address: address.unwrap_or_default(),
             }),
+            writable: row.try_get::<i64, _>("writable")? != 0,
             attributes: attributes_column(row, &what)?,
         },
     })

@@ -7,7 +7,10 @@ use std::fmt;
 
 use flowline_core::AssetKind;
 
-use crate::model::{AssetSpec, Limits, TagSpec};
+use flowline_core::DataType;
+
+use crate::modbus::ModbusAddress;
+use crate::model::{AssetSpec, Limits, Protocol, TagSpec};
 
 /// The longest description accepted, in bytes.
 const MAX_DESCRIPTION_LEN: usize = 1_000;
@@ -106,17 +109,110 @@ pub(crate) fn check_tag(spec: &TagSpec) -> Vec<FieldError> {
         );
     }
 
-    if let Some(source) = &spec.source
-        && source.protocol.needs_address()
-        && source.address.trim().is_empty()
-    {
+    check_source(&mut problems, spec);
+    check_text(&mut problems, &spec.description, &spec.attributes);
+    problems.0
+}
+
+fn check_source(problems: &mut Problems, spec: &TagSpec) {
+    let Some(source) = &spec.source else {
+        if spec.writable {
+            problems.add(
+                "writable",
+                "a writable tag needs a modbus or opcua source to write to",
+            );
+        }
+        return;
+    };
+    if source.protocol.needs_address() && source.address.trim().is_empty() {
         problems.add(
             "source.address",
             format!("a {} tag needs an address", source.protocol),
         );
+        return;
     }
-    check_text(&mut problems, &spec.description, &spec.attributes);
-    problems.0
+    match source.protocol {
+        Protocol::Modbus => match source.address.parse::<ModbusAddress>() {
+            Err(error) => problems.add("source.address", error.to_string()),
+            Ok(address) => {
+                let bits = address.table.is_bits();
+                match spec.data_type {
+                    DataType::Boolean if !bits => problems.add(
+                        "source.address",
+                        "a boolean tag needs a coil or discrete input",
+                    ),
+                    DataType::Float | DataType::Integer if bits => problems.add(
+                        "source.address",
+                        "a numeric tag needs an input or holding register",
+                    ),
+                    DataType::String => {
+                        problems.add("source.address", "a string tag cannot be read over Modbus")
+                    }
+                    _ => {}
+                }
+                if spec.writable && !address.table.is_writable() {
+                    problems.add(
+                        "writable",
+                        format!(
+                            "a writable tag needs a coil or holding register, not a {}",
+                            address.table.name()
+                        ),
+                    );
+                }
+            }
+        },
+        Protocol::OpcUa => {
+            if let Err(reason) = check_node_id(&source.address) {
+                problems.add("source.address", reason);
+            }
+        }
+        Protocol::Calculated | Protocol::Manual => {
+            if spec.writable {
+                problems.add(
+                    "writable",
+                    format!("a {} tag cannot be written", source.protocol),
+                );
+            }
+        }
+    }
+}
+
+/// Checks the text form of an OPC UA node id (OPC 10000-6, 5.3.1.10):
+/// `ns=N;` or `nsu=URI;` optionally, then `i=`, `s=`, `g=` or `b=` and the
+/// identifier.
+fn check_node_id(text: &str) -> Result<(), String> {
+    let invalid = |why: &str| format!("invalid OPC UA node id `{text}`: {why}");
+    let identifier = match text.split_once(';') {
+        Some((namespace, rest)) => {
+            let ok = namespace
+                .strip_prefix("ns=")
+                .is_some_and(|index| index.parse::<u16>().is_ok())
+                || namespace
+                    .strip_prefix("nsu=")
+                    .is_some_and(|uri| !uri.is_empty());
+            if !ok {
+                return Err(invalid(
+                    "expected ns=INDEX; or nsu=URI; before the identifier",
+                ));
+            }
+            rest
+        }
+        None => text,
+    };
+    let (kind, value) = identifier
+        .split_once('=')
+        .ok_or_else(|| invalid("expected i=, s=, g= or b= and an identifier"))?;
+    let ok = match kind {
+        "i" => value.parse::<u32>().is_ok(),
+        "s" | "b" => !value.is_empty(),
+        "g" => value.len() == 36 && value.chars().filter(|c| *c == '-').count() == 4,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("expected i=NUMBER, s=TEXT, g=GUID or b=BASE64"))
+    }
 }
 
 fn check_limits(problems: &mut Problems, field: &str, limits: Limits) {
@@ -252,5 +348,82 @@ mod tests {
         let mut spec = tag("north/pad-1/w-01/tubing-pressure");
         spec.attributes.insert("Vendor Name".into(), "acme".into());
         assert_eq!(fields(&check_tag(&spec)), ["attributes.Vendor Name"]);
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use flowline_core::{DataType, NodePath};
+
+    use super::*;
+    use crate::model::SourceBinding;
+
+    fn bound(data_type: DataType, protocol: Protocol, address: &str, writable: bool) -> TagSpec {
+        let mut spec = TagSpec::new(NodePath::parse("north/pad-1/w-01/t").unwrap());
+        spec.data_type = data_type;
+        spec.source = Some(SourceBinding {
+            protocol,
+            address: address.to_owned(),
+        });
+        spec.writable = writable;
+        spec
+    }
+
+    fn messages(spec: &TagSpec) -> Vec<String> {
+        check_tag(spec).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn modbus_addresses_are_checked_against_the_tag() {
+        let good = bound(
+            DataType::Float,
+            Protocol::Modbus,
+            "unit=1;holding=0;type=f32",
+            true,
+        );
+        assert!(messages(&good).is_empty());
+        let bad = bound(DataType::Float, Protocol::Modbus, "unit=1;holding=x", false);
+        assert!(messages(&bad)[0].starts_with("source.address: invalid Modbus address"));
+        let read_only = bound(DataType::Float, Protocol::Modbus, "input=0;type=f32", true);
+        assert_eq!(
+            messages(&read_only),
+            ["writable: a writable tag needs a coil or holding register, not a input"]
+        );
+        let mismatch = bound(DataType::Boolean, Protocol::Modbus, "input=0", false);
+        assert_eq!(
+            messages(&mismatch),
+            ["source.address: a boolean tag needs a coil or discrete input"]
+        );
+    }
+
+    #[test]
+    fn opc_ua_node_ids_are_checked() {
+        for good in [
+            "ns=2;s=north/pad-1/w-01/t",
+            "nsu=urn:flowline:sim;i=42",
+            "i=2258",
+        ] {
+            assert!(
+                messages(&bound(DataType::Float, Protocol::OpcUa, good, true)).is_empty(),
+                "{good}"
+            );
+        }
+        for bad in ["ns=x;s=a", "s", "ns=2;q=1", "ns=2;i=abc"] {
+            let problems = messages(&bound(DataType::Float, Protocol::OpcUa, bad, false));
+            assert!(
+                problems[0].contains("invalid OPC UA node id"),
+                "{bad}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_bound_tags_may_be_writable() {
+        let mut spec = TagSpec::new(NodePath::parse("north/pad-1/w-01/t").unwrap());
+        spec.writable = true;
+        assert_eq!(
+            messages(&spec),
+            ["writable: a writable tag needs a modbus or opcua source to write to"]
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use flowline_catalog::DemoLayout;
+use flowline_catalog::{DemoLayout, MAX_PADS};
 use serde::{Deserialize, Serialize};
 
 /// Every environment variable that sets a key starts with this.
@@ -246,6 +246,13 @@ impl Config {
                 "shutdown_timeout_ms",
                 "expected at least 1, found 0".to_owned(),
             ));
+        }
+        if self.demo.pads > u32::from(MAX_PADS) {
+            let message = format!(
+                "expected at most {MAX_PADS} pads (one Modbus unit each), found {}",
+                self.demo.pads
+            );
+            problems.push(("demo.pads", message));
         }
         let wells = u64::from(self.demo.pads) * u64::from(self.demo.wells_per_pad);
         if wells == 0 || wells > u64::from(MAX_DEMO_WELLS) {

@@ -152,7 +152,7 @@ fn up_loads_the_demo_field_serves_health_and_metrics_and_stops_cleanly() {
     let directory = tempfile::tempdir().unwrap();
     let platform = Platform::start(flowline(directory.path()));
     assert_eq!(platform.ready["wells"], 12);
-    assert_eq!(platform.ready["tags"], 132);
+    assert_eq!(platform.ready["tags"], 156);
 
     assert_eq!(platform.get("/healthz"), (200, "ok\n".to_owned()));
     let (status, body) = platform.get("/readyz");
@@ -161,7 +161,7 @@ fn up_loads_the_demo_field_serves_health_and_metrics_and_stops_cleanly() {
     assert_eq!(readiness["components"]["catalog"]["ready"], true);
     let (status, metrics) = platform.get("/metrics");
     assert_eq!(status, 200);
-    assert!(metrics.contains("flowline_catalog_tags 132"), "{metrics}");
+    assert!(metrics.contains("flowline_catalog_tags 156"), "{metrics}");
     assert!(
         metrics.contains("flowline_build_info{version="),
         "{metrics}"
@@ -330,7 +330,7 @@ fn catalog_export_and_import_round_trip_through_yaml() {
     let import = run(flowline(second.path()).args(["catalog", "import", "field.yaml"]));
     assert!(import.status.success(), "{}", stderr(&import));
     assert!(
-        stdout(&import).contains("tags 132 created"),
+        stdout(&import).contains("tags 156 created"),
         "{}",
         stdout(&import)
     );
@@ -389,7 +389,7 @@ fn up_runs_on_postgresql_when_the_database_url_says_so() {
     let mut command = flowline(directory.path());
     command.env("FLOWLINE_DATABASE_URL", schema.url());
     let platform = Platform::start(command);
-    assert_eq!(platform.ready["tags"], 132);
+    assert_eq!(platform.ready["tags"], 156);
     assert!(
         platform.ready["database"]
             .as_str()
@@ -428,6 +428,6 @@ fn the_csv_example_in_the_readme_imports() {
     let list = run(flowline(directory.path()).args(["catalog", "list", "--json"]));
     let tag: serde_json::Value = serde_json::from_str(stdout(&list).trim()).unwrap();
     assert_eq!(tag["path"], "north/pad-1/w-01/tubing-pressure");
-    assert_eq!(tag["source"]["address"], "unit=1;hr=40001");
+    assert_eq!(tag["source"]["address"], "unit=1;input=0;type=f32");
     assert_eq!(tag["attributes"]["vendor"], "acme");
 }
