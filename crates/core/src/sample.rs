@@ -10,8 +10,12 @@ use crate::{DataQualityFlags, Quality, TagId, Timestamp, Value};
 pub struct Sample {
     /// The tag read, by its stable catalog id.
     pub tag: TagId,
-    /// When the value was measured at the source (event time), UTC.
+    /// When the value was measured: the source's timestamp when the device
+    /// gives one, else when the gateway received it. This is event time.
     pub time: Timestamp,
+    /// When the gateway received the value. `received - time` is the
+    /// device-to-gateway delay.
+    pub received: Timestamp,
     /// The value, in the tag's unit once the processor has converted it.
     pub value: Value,
     /// The source's verdict on the value, kept bit for bit.
@@ -21,11 +25,13 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// A good-quality sample with no data-quality flags.
+    /// A good-quality sample with no data-quality flags, received when it
+    /// was measured.
     pub fn new(tag: TagId, time: Timestamp, value: Value) -> Self {
         Sample {
             tag,
             time,
+            received: time,
             value,
             quality: Quality::GOOD,
             flags: DataQualityFlags::empty(),
@@ -65,6 +71,24 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Sample>(&json).unwrap(), sample);
+    }
+
+    #[test]
+    fn a_sample_survives_a_binary_format_unchanged() {
+        let mut sample = Sample::new(TagId(3), Timestamp::from_micros(-5), Value::Integer(1))
+            .with_quality(Quality::BAD_SENSOR_FAILURE);
+        sample.received = Timestamp::from_micros(7);
+        sample.flags = DataQualityFlags::LATE | DataQualityFlags::GAP;
+        for value in [
+            Value::Integer(1),
+            Value::Float(1.0),
+            Value::Boolean(true),
+            Value::String("off".into()),
+        ] {
+            sample.value = value;
+            let bytes = postcard::to_allocvec(&sample).unwrap();
+            assert_eq!(postcard::from_bytes::<Sample>(&bytes).unwrap(), sample);
+        }
     }
 
     #[test]

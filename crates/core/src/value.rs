@@ -10,11 +10,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A tag's value at one instant.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
+///
+/// In human-readable formats (JSON, YAML) a value is a bare scalar: `42.5`,
+/// `7`, `true`, `"running"`. In binary formats it is tagged with its
+/// variant, since those formats cannot tell an integer from a float
+/// without being told.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A measurement, in the tag's engineering unit.
     Float(f64),
@@ -70,11 +74,49 @@ impl Value {
     }
 }
 
+/// The binary form: an externally tagged enum.
+#[derive(Serialize, Deserialize)]
+enum Tagged {
+    Float(f64),
+    Integer(i64),
+    Boolean(bool),
+    String(Arc<str>),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            return match self {
+                Value::Float(value) => serializer.serialize_f64(*value),
+                Value::Integer(value) => serializer.serialize_i64(*value),
+                Value::Boolean(value) => serializer.serialize_bool(*value),
+                Value::String(value) => serializer.serialize_str(value),
+            };
+        }
+        let tagged = match self {
+            Value::Float(value) => Tagged::Float(*value),
+            Value::Integer(value) => Tagged::Integer(*value),
+            Value::Boolean(value) => Tagged::Boolean(*value),
+            Value::String(value) => Tagged::String(Arc::clone(value)),
+        };
+        tagged.serialize(serializer)
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
-    /// Reads a JSON-like scalar: integers stay integers, numbers with a
-    /// fraction or exponent become floats.
+    /// Reads a scalar in human-readable formats (integers stay integers,
+    /// numbers with a fraction or exponent become floats), the tagged form
+    /// otherwise.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        if deserializer.is_human_readable() {
+            return deserializer.deserialize_any(ValueVisitor);
+        }
+        Ok(match Tagged::deserialize(deserializer)? {
+            Tagged::Float(value) => Value::Float(value),
+            Tagged::Integer(value) => Value::Integer(value),
+            Tagged::Boolean(value) => Value::Boolean(value),
+            Tagged::String(value) => Value::String(value),
+        })
     }
 }
 

@@ -1,0 +1,11 @@
+//! The edge gateway: reads the field over Modbus TCP and OPC UA and
+//! publishes samples; writes commands back to the field.
+//!
+//! Connectors read devices and hand batches of samples to a
+//! [`SamplePublisher`]. Until the event bus exists the publisher is a
+//! channel ([`ChannelPublisher`]); store-and-forward wraps any publisher so
+//! that samples survive an outage of what is behind it.
+
+mod publish;
+
+pub use publish::{ChannelPublisher, PublishError, SamplePublisher};

@@ -1,0 +1,1 @@
+//! The field simulator (being built).
