@@ -16,7 +16,8 @@ pub struct Sample {
     /// When the gateway received the value. `received - time` is the
     /// device-to-gateway delay.
     pub received: Timestamp,
-    /// The value, in the tag's unit once the processor has converted it.
+    /// The value, in the tag's unit once the processor has converted it;
+    /// [`Value::MISSING`] when the source had none (the quality says why).
     pub value: Value,
     /// The source's verdict on the value, kept bit for bit.
     pub quality: Quality,

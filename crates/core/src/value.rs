@@ -52,6 +52,15 @@ pub enum DataType {
 pub struct DataTypeError(String);
 
 impl Value {
+    /// What a sample carries when its source had no value: not a number.
+    /// Its quality is then bad and says why. Never a silent zero.
+    pub const MISSING: Value = Value::Float(f64::NAN);
+
+    /// Whether this is [`Value::MISSING`] (any NaN).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Value::Float(value) if value.is_nan())
+    }
+
     /// The data type this value belongs to.
     pub fn data_type(&self) -> DataType {
         match self {
@@ -204,6 +213,13 @@ impl FromStr for DataType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_value_is_not_a_number_and_never_zero() {
+        assert!(Value::MISSING.is_missing());
+        assert_eq!(Value::MISSING.as_f64().map(f64::is_nan), Some(true));
+        assert!(!Value::Float(0.0).is_missing());
+    }
 
     #[test]
     fn values_know_their_type_and_number() {

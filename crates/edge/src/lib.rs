@@ -6,6 +6,12 @@
 //! channel ([`ChannelPublisher`]); store-and-forward wraps any publisher so
 //! that samples survive an outage of what is behind it.
 
+mod gateway;
+pub mod modbus;
 mod publish;
 
+pub use gateway::{
+    Gateway, GatewayConfig, GatewayError, ModbusEndpoint, POLL_GROUP_ATTRIBUTE, Plan,
+    TagWriteError, catalog_points, plan,
+};
 pub use publish::{ChannelPublisher, PublishError, SamplePublisher};
