@@ -555,7 +555,8 @@ const POINT_COLUMNS: [&str; 9] = [
 /// Reads a point-list CSV: a header with the columns `path`, `unit`,
 /// `table`, `address` and optionally `type`, `order`, `scale`, `offset` and
 /// `group`, then one row per point. Every bad row is reported with its
-/// line, as are points whose registers overlap an earlier point's.
+/// line. Whether points overlap is for the user of the list to check,
+/// with [`overlaps`], together with its other checks.
 pub fn read_point_list(text: &str) -> Result<Vec<Point>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -636,7 +637,6 @@ pub fn read_point_list(text: &str) -> Result<Vec<Point>, Vec<RowError>> {
         }
     }
 
-    errors.extend(overlaps(&points));
     if errors.is_empty() {
         Ok(points)
     } else {
@@ -853,27 +853,36 @@ mod point_list_tests {
     }
 
     #[test]
-    fn bad_rows_and_overlaps_are_reported_with_their_lines() {
+    fn bad_rows_are_reported_with_their_lines() {
         let text = "path,unit,table,address,type\n\
                     north/a,1,input,0,f32\n\
-                    north/b,1,input,1,u16\n\
-                    north/c,1,holding,1,u16\n\
                     north/D,1,input,9,u16\n\
                     north/e,1,input,65535,f32\n";
         let errors = read_point_list(text).unwrap_err();
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("line 3: north/D: path: invalid path"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].starts_with("line 4: north/e: invalid Modbus address"),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn overlapping_points_are_reported_with_both_lines() {
+        let text = "path,unit,table,address,type\n\
+                    north/a,1,input,0,f32\n\
+                    north/b,1,input,1,u16\n\
+                    north/c,1,holding,1,u16\n\
+                    north/d,2,input,1,u16\n";
+        let problems = overlaps(&read_point_list(text).unwrap());
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
-            lines[0],
-            "line 3: north/b: input 1..=1 overlaps `north/a` (line 2) at 0..=1 in unit 1"
-        );
-        assert!(
-            lines[1].starts_with("line 5: north/D: path: invalid path"),
-            "{lines:#?}"
-        );
-        assert!(
-            lines[2].starts_with("line 6: north/e: invalid Modbus address"),
-            "{lines:#?}"
+            lines,
+            ["line 3: north/b: input 1..=1 overlaps `north/a` (line 2) at 0..=1 in unit 1"]
         );
     }
 

@@ -8,6 +8,7 @@
 //! does no input or output.
 
 mod asset;
+mod command;
 mod flags;
 mod path;
 mod quality;
@@ -19,6 +20,7 @@ mod value;
 pub use asset::{
     AssetId, AssetKind, AssetKindError, Criticality, CriticalityError, EquipmentKind, TagId,
 };
+pub use command::{Command, CommandOutcome, Outcome, SignedCommand};
 pub use flags::{DataQualityFlags, FlagError};
 pub use path::{MAX_DEPTH, MAX_SEGMENT_LEN, NodePath, PathError};
 pub use quality::{Limit, Quality, QualityError, Severity};

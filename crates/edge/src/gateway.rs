@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::SamplePublisher;
+use crate::command::{CommandConfig, Verifier};
 use crate::modbus::{Device, DeviceHandle, PollGroup, PolledPoint, Timings, WriteFailure};
 
 /// The tag attribute that names a tag's poll group.
@@ -49,6 +50,8 @@ pub struct GatewayConfig {
     /// request. The default, 0, reads only what is bound: some devices
     /// refuse reads that touch unmapped addresses.
     pub max_gap: u16,
+    /// Command write-back.
+    pub commands: CommandConfig,
 }
 
 /// One Modbus TCP endpoint: a PLC, an RTU, or a gateway to serial devices.
@@ -75,6 +78,7 @@ impl Default for GatewayConfig {
             request_timeout_ms: 1_000,
             reconnect_max_ms: 10_000,
             max_gap: 0,
+            commands: CommandConfig::default(),
         }
     }
 }
@@ -110,10 +114,21 @@ impl GatewayConfig {
             ("gateway.connect_timeout_ms", self.connect_timeout_ms),
             ("gateway.request_timeout_ms", self.request_timeout_ms),
             ("gateway.reconnect_max_ms", self.reconnect_max_ms),
+            (
+                "gateway.commands.write_timeout_ms",
+                self.commands.write_timeout_ms,
+            ),
+            (
+                "gateway.commands.max_lifetime_s",
+                self.commands.max_lifetime_s,
+            ),
         ] {
             if value == 0 {
-                problems.push((key.to_owned(), "expected at least 1 ms, found 0".to_owned()));
+                problems.push((key.to_owned(), "expected at least 1, found 0".to_owned()));
             }
+        }
+        if let Err(error) = Verifier::new(&self.commands, flowline_core::Timestamp::UNIX_EPOCH) {
+            problems.push((error.key(), error.reason().to_owned()));
         }
         let mut names = Vec::new();
         let mut units: HashMap<u8, &str> = HashMap::new();

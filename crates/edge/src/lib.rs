@@ -6,6 +6,8 @@
 //! channel ([`ChannelPublisher`]); store-and-forward wraps any publisher so
 //! that samples survive an outage of what is behind it.
 
+pub mod command;
+mod command_events;
 mod gateway;
 pub mod modbus;
 mod publish;

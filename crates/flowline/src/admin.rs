@@ -63,6 +63,17 @@ impl Health {
         );
     }
 
+    /// Marks every component not ready: the process is stopping.
+    pub fn stopping(&self) {
+        let mut components = self.components.lock().expect("bug: health lock poisoned");
+        for state in components.values_mut() {
+            *state = ComponentState {
+                ready: false,
+                reason: Some("stopping".to_owned()),
+            };
+        }
+    }
+
     fn set(&self, name: &'static str, state: ComponentState) {
         self.components
             .lock()

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use flowline_catalog::{DemoLayout, MAX_PADS};
+use flowline_edge::GatewayConfig;
 use serde::{Deserialize, Serialize};
 
 /// Every environment variable that sets a key starts with this.
@@ -47,6 +48,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// The demo field.
     pub demo: DemoConfig,
+    /// The edge gateway: what it polls and how.
+    pub gateway: GatewayConfig,
 }
 
 /// Logging settings.
@@ -123,6 +126,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             catalog: CatalogConfig::default(),
             demo: DemoConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -202,7 +206,7 @@ impl Config {
     }
 
     /// Every value that is well-typed but unusable, as (key, problem).
-    fn problems(&self) -> Vec<(&'static str, String)> {
+    fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         if let Err(error) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             let message = format!(
@@ -210,11 +214,11 @@ impl Config {
                  info,flowline_catalog=debug, found `{}`: {error}",
                 self.log.level
             );
-            problems.push(("log.level", message));
+            problems.push(("log.level".to_owned(), message));
         }
         if self.admin.listen.parse::<SocketAddr>().is_err() {
             problems.push((
-                "admin.listen",
+                "admin.listen".to_owned(),
                 format!(
                     "expected IP:PORT such as 127.0.0.1:9464, found `{}`",
                     self.admin.listen
@@ -224,17 +228,17 @@ impl Config {
         if !self.database.url.is_empty()
             && let Err(error) = flowline_db::check(&self.database.url)
         {
-            problems.push(("database.url", error.to_string()));
+            problems.push(("database.url".to_owned(), error.to_string()));
         }
         if self.database.max_connections == 0 {
             problems.push((
-                "database.max_connections",
+                "database.max_connections".to_owned(),
                 "expected at least 1, found 0".to_owned(),
             ));
         }
         if self.catalog.refresh_interval_ms < 100 {
             problems.push((
-                "catalog.refresh_interval_ms",
+                "catalog.refresh_interval_ms".to_owned(),
                 format!(
                     "expected at least 100, found {}",
                     self.catalog.refresh_interval_ms
@@ -243,7 +247,7 @@ impl Config {
         }
         if self.shutdown_timeout_ms == 0 {
             problems.push((
-                "shutdown_timeout_ms",
+                "shutdown_timeout_ms".to_owned(),
                 "expected at least 1, found 0".to_owned(),
             ));
         }
@@ -252,7 +256,10 @@ impl Config {
                 "expected at most {MAX_PADS} pads (one Modbus unit each), found {}",
                 self.demo.pads
             );
-            problems.push(("demo.pads", message));
+            problems.push(("demo.pads".to_owned(), message));
+        }
+        for (key, problem) in self.gateway.problems() {
+            problems.push((key, problem));
         }
         let wells = u64::from(self.demo.pads) * u64::from(self.demo.wells_per_pad);
         if wells == 0 || wells > u64::from(MAX_DEMO_WELLS) {
@@ -262,7 +269,7 @@ impl Config {
                 "demo.wells_per_pad"
             };
             problems.push((
-                key,
+                key.to_owned(),
                 format!(
                     "expected 1 to {MAX_DEMO_WELLS} wells in all, found {} pads of {} wells",
                     self.demo.pads, self.demo.wells_per_pad
@@ -444,8 +451,8 @@ pub fn load(
         .problems()
         .into_iter()
         .map(|(key, message)| ConfigError {
-            origin: origin_of(key),
-            key: key.to_owned(),
+            origin: origin_of(&key),
+            key,
             message,
         })
         .collect();

@@ -7,10 +7,13 @@
 mod admin;
 mod catalog_cli;
 mod config;
+mod gateway;
+mod process;
 mod shutdown;
 mod telemetry;
 mod up;
 
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flowline_catalog::Catalog;
 use flowline_db::Database;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog_cli::CatalogCommand;
 use crate::config::{Config, Loaded};
@@ -46,6 +50,8 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run the edge gateway: poll the Modbus devices in [gateway].
+    Gateway,
     /// Manage the tag catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -103,13 +109,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up { demo } => {
-            let config = loaded?.config;
-            telemetry::init_logging(&config.log, &config.log.level)?;
-            let metrics = telemetry::install_metrics()?;
-            runtime()?.block_on(up::run(&config, demo, metrics))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Up { demo } => serve(loaded?.config, |config, metrics| async move {
+            up::run(&config, demo, metrics).await
+        }),
+        Command::Gateway => serve(loaded?.config, |config, metrics| async move {
+            gateway::run(&config, metrics).await
+        }),
         Command::Catalog(command) => {
             let config = loaded?.config;
             // One-shot commands stay quiet unless a level was chosen.
@@ -148,6 +153,19 @@ fn check(file: Option<PathBuf>, loaded: Result<Loaded, config::ConfigErrors>) ->
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a long-running command: logs at the configured level, metrics for
+/// `/metrics`, and a runtime until `service` returns.
+fn serve<F, Service>(config: Config, service: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Config, PrometheusHandle) -> Service,
+    Service: Future<Output = anyhow::Result<()>>,
+{
+    telemetry::init_logging(&config.log, &config.log.level)?;
+    let metrics = telemetry::install_metrics()?;
+    runtime()?.block_on(service(config, metrics))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -431,3 +431,34 @@ fn the_csv_example_in_the_readme_imports() {
     assert_eq!(tag["source"]["address"], "unit=1;input=0;type=f32");
     assert_eq!(tag["attributes"]["vendor"], "acme");
 }
+
+#[test]
+fn the_gateway_refuses_a_bad_point_list_naming_file_and_line() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("points.csv"),
+        "path,unit,table,address,type\n\
+         north/pad-1/w-01/tubing-pressure,1,input,0,f32\n\
+         north/pad-1/w-01/casing-pressure,1,input,1,f32\n\
+         north/pad-9/w-99/tubing-pressure,1,input,8,f32\n",
+    )
+    .unwrap();
+    let output = run(flowline(directory.path())
+        .arg("gateway")
+        .env("FLOWLINE_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("FLOWLINE_GATEWAY_POINTS", "points.csv")
+        .env(
+            "FLOWLINE_GATEWAY_MODBUS",
+            r#"[{ name = "plc", address = "127.0.0.1:1" }]"#,
+        ));
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("line 3: north/pad-1/w-01/casing-pressure: input 1..=2 overlaps"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("line 4: north/pad-9/w-99/tubing-pressure: no such tag in the catalog"),
+        "{errors}"
+    );
+}
