@@ -127,7 +127,9 @@ mod tests {
 
     #[test]
     fn outcomes_read_as_json_with_their_kind() {
-        let outcome = Outcome::Refused { reason: "expired".to_owned() };
+        let outcome = Outcome::Refused {
+            reason: "expired".to_owned(),
+        };
         let json = serde_json::to_string(&outcome).unwrap();
         assert_eq!(json, r#"{"outcome":"refused","reason":"expired"}"#);
     }
