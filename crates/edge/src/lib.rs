@@ -10,10 +10,16 @@ pub mod command;
 mod command_events;
 mod gateway;
 pub mod modbus;
+pub mod opcua;
 mod publish;
+mod spool;
 
 pub use gateway::{
     Gateway, GatewayConfig, GatewayError, ModbusEndpoint, POLL_GROUP_ATTRIBUTE, Plan,
     TagWriteError, catalog_points, plan,
 };
 pub use publish::{ChannelPublisher, PublishError, SamplePublisher};
+pub use spool::{
+    ForwardConfig, FsyncMode, Spool, SpoolConfig, SpoolError, SpoolPosition, SpooledBatch,
+    StoreAndForward,
+};
