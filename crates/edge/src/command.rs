@@ -51,6 +51,20 @@ impl Default for CommandConfig {
     }
 }
 
+impl CommandConfig {
+    /// These settings with `key` trusted under `key_id`, written as the
+    /// configuration file writes it (64 hexadecimal digits).
+    pub fn trusting(mut self, key_id: &str, key: &VerifyingKey) -> CommandConfig {
+        let hex = key
+            .to_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        self.trusted_keys.insert(key_id.to_owned(), hex);
+        self
+    }
+}
+
 /// Why a command is refused before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -328,16 +342,7 @@ mod tests {
     }
 
     fn config() -> CommandConfig {
-        let public: String = key()
-            .verifying_key()
-            .to_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
-        CommandConfig {
-            trusted_keys: [("control-1".to_owned(), public)].into(),
-            ..CommandConfig::default()
-        }
+        CommandConfig::default().trusting("control-1", &key().verifying_key())
     }
 
     fn signed(issued_s: i64, expires_s: i64, nonce: u128) -> SignedCommand {

@@ -1,10 +1,12 @@
-//! The gateway as a whole: its configuration, the devices it polls, and
+//! The gateway as a whole: its configuration, the devices it reads, and
 //! writes by tag.
 //!
-//! The points come from the catalog (every tag with a Modbus source) or
+//! Modbus points come from the catalog (every tag with a Modbus source) or
 //! from a point-list file; each is assigned to the Modbus endpoint that
 //! serves its unit and to its poll group (a tag's `poll_group` attribute,
-//! or the point list's `group` column; `default` otherwise).
+//! or the point list's `group` column; `default` otherwise). OPC UA points
+//! are every catalog tag with an OPC UA source, on the endpoint its
+//! `opcua_endpoint` attribute names (see [`crate::opcua::plan_devices`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -21,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::SamplePublisher;
 use crate::command::{CommandConfig, Verifier};
 use crate::modbus::{Device, DeviceHandle, PollGroup, PolledPoint, Timings, WriteFailure};
+use crate::opcua::{self, NodeAddress, OpcUaDevice, OpcUaEndpoint, OpcUaHandle};
+use crate::spool::{ForwardConfig, SpoolConfig};
 
 /// The tag attribute that names a tag's poll group.
 pub const POLL_GROUP_ATTRIBUTE: &str = "poll_group";
@@ -38,6 +42,8 @@ pub struct GatewayConfig {
     /// The Modbus TCP endpoints to poll. Empty by default; `flowline up
     /// --demo` adds the simulator's.
     pub modbus: Vec<ModbusEndpoint>,
+    /// The OPC UA servers to read: `[[gateway.opcua]]`. Empty by default.
+    pub opcua: Vec<OpcUaEndpoint>,
     /// Longest wait for a connection, in milliseconds. The default is 2,000.
     pub connect_timeout_ms: u64,
     /// Longest wait for one answer, in milliseconds. The default is 1,000.
@@ -52,6 +58,10 @@ pub struct GatewayConfig {
     pub max_gap: u16,
     /// Command write-back.
     pub commands: CommandConfig,
+    /// The disk buffer that holds samples while the bus is unreachable.
+    pub spool: SpoolConfig,
+    /// How samples are published to the bus and the spool drained.
+    pub forward: ForwardConfig,
 }
 
 /// One Modbus TCP endpoint: a PLC, an RTU, or a gateway to serial devices.
@@ -74,11 +84,14 @@ impl Default for GatewayConfig {
             points: String::new(),
             poll_groups: BTreeMap::from([(DEFAULT_GROUP.to_owned(), 1_000)]),
             modbus: Vec::new(),
+            opcua: Vec::new(),
             connect_timeout_ms: 2_000,
             request_timeout_ms: 1_000,
             reconnect_max_ms: 10_000,
             max_gap: 0,
             commands: CommandConfig::default(),
+            spool: SpoolConfig::default(),
+            forward: ForwardConfig::default(),
         }
     }
 }
@@ -92,6 +105,14 @@ pub enum GatewayError {
     /// Points cannot be polled as given.
     #[error("{} points cannot be polled: {}", .0.len(), join(.0.iter().map(ToString::to_string)))]
     Points(Vec<RowError>),
+}
+
+/// A spool or forwarding setting's problem as (key, problem).
+fn spool_problem(section: &str, error: &crate::SpoolError) -> (String, String) {
+    match error {
+        crate::SpoolError::Config { key, message } => (format!("{section}.{key}"), message.clone()),
+        other => (section.to_owned(), other.to_string()),
+    }
 }
 
 fn join(problems: impl Iterator<Item = String>) -> String {
@@ -130,6 +151,15 @@ impl GatewayConfig {
         if let Err(error) = Verifier::new(&self.commands, flowline_core::Timestamp::UNIX_EPOCH) {
             problems.push((error.key(), error.reason().to_owned()));
         }
+        for (section, checked) in [
+            ("gateway.spool", self.spool.validate()),
+            ("gateway.forward", self.forward.validate()),
+        ] {
+            if let Err(error) = checked {
+                problems.push(spool_problem(section, &error));
+            }
+        }
+        problems.extend(opcua::check_endpoints(&self.opcua, "gateway.opcua"));
         let mut names = Vec::new();
         let mut units: HashMap<u8, &str> = HashMap::new();
         let mut catch_all = None;
@@ -219,18 +249,30 @@ pub fn catalog_points(snapshot: &Snapshot) -> Result<Vec<Point>, GatewayError> {
     }
 }
 
-/// What the gateway polls: one device per endpoint that has points, and
-/// where each writable tag is written.
+/// What the gateway reads: one device per endpoint that has points, and
+/// where each tag is written.
 #[derive(Debug)]
 pub struct Plan {
-    /// The devices to poll.
+    /// The Modbus devices to poll.
     pub devices: Vec<Device>,
-    /// Where each tag is, for writes: device name and address.
-    pub addresses: HashMap<TagId, (String, ModbusAddress)>,
+    /// The OPC UA servers to read.
+    pub opcua: Vec<OpcUaDevice>,
+    /// Where each tag is, for writes.
+    pub addresses: HashMap<TagId, Route>,
 }
 
-/// Assigns `points` to endpoints and poll groups, resolving their paths
-/// in `snapshot`. Reports every point that cannot be polled.
+/// Where a tag is written: its device (by name) and its address there.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// A register or coil of a Modbus endpoint.
+    Modbus(String, ModbusAddress),
+    /// A node of an OPC UA server.
+    OpcUa(String, NodeAddress),
+}
+
+/// Assigns the Modbus `points` to endpoints and poll groups, resolving
+/// their paths in `snapshot`, and the catalog's OPC UA tags to their
+/// servers. Reports every point that cannot be read.
 pub fn plan(
     config: &GatewayConfig,
     snapshot: &Snapshot,
@@ -289,8 +331,21 @@ pub fn plan(
             });
         addresses.insert(
             entry.tag.id,
-            (config.modbus[endpoint].name.clone(), point.address),
+            Route::Modbus(config.modbus[endpoint].name.clone(), point.address),
         );
+    }
+    let opcua = match opcua::plan_devices(snapshot, &config.opcua) {
+        Ok(devices) => devices,
+        Err(problems) => {
+            errors.extend(problems);
+            Vec::new()
+        }
+    };
+    for device in &opcua {
+        for point in &device.points {
+            let route = Route::OpcUa(device.endpoint.name.clone(), point.node.clone());
+            addresses.insert(point.tag, route);
+        }
     }
     if !errors.is_empty() {
         errors.sort_by_key(|error| error.line.unwrap_or(usize::MAX));
@@ -317,13 +372,18 @@ pub fn plan(
             }),
         }
     }
-    Ok(Plan { devices, addresses })
+    Ok(Plan {
+        devices,
+        opcua,
+        addresses,
+    })
 }
 
 /// A running gateway: its device tasks and how to write through them.
 pub struct Gateway {
-    handles: HashMap<String, DeviceHandle>,
-    addresses: HashMap<TagId, (String, ModbusAddress)>,
+    modbus: HashMap<String, DeviceHandle>,
+    opcua: HashMap<String, OpcUaHandle>,
+    addresses: HashMap<TagId, Route>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -333,31 +393,42 @@ pub enum TagWriteError {
     /// The gateway polls no such tag.
     #[error("tag {0} is not served by this gateway")]
     UnknownTag(TagId),
-    /// The device did not take the write.
+    /// The Modbus device did not take the write.
     #[error(transparent)]
     Device(#[from] WriteFailure),
+    /// The OPC UA server did not take the write.
+    #[error(transparent)]
+    Server(#[from] opcua::WriteFailure),
 }
 
 impl Gateway {
-    /// Starts one task per device of `plan`, publishing to `publisher`,
-    /// until `shutdown`.
+    /// Starts one task per device and server of `plan`, publishing to
+    /// `publisher`, until `shutdown`.
     pub fn start<P: SamplePublisher>(
         plan: Plan,
         timings: Timings,
         publisher: Arc<P>,
         shutdown: CancellationToken,
     ) -> Gateway {
-        let mut handles = HashMap::new();
+        let mut modbus = HashMap::new();
+        let mut opcua = HashMap::new();
         let mut tasks = Vec::new();
         for device in plan.devices {
             let name = device.name.clone();
             let (handle, task) =
                 crate::modbus::spawn(device, timings, Arc::clone(&publisher), shutdown.clone());
-            handles.insert(name, handle);
+            modbus.insert(name, handle);
+            tasks.push(task);
+        }
+        for device in plan.opcua {
+            let name = device.endpoint.name.clone();
+            let (handle, task) = opcua::spawn(device, Arc::clone(&publisher), shutdown.clone());
+            opcua.insert(name, handle);
             tasks.push(task);
         }
         Gateway {
-            handles,
+            modbus,
+            opcua,
             addresses: plan.addresses,
             tasks,
         }
@@ -366,15 +437,17 @@ impl Gateway {
     /// Writes `value` to the tag and returns what its device holds after
     /// the write (the read-back).
     pub async fn write(&self, tag: TagId, value: Value) -> Result<Value, TagWriteError> {
-        let (device, address) = self
-            .addresses
-            .get(&tag)
-            .ok_or(TagWriteError::UnknownTag(tag))?;
-        let handle = self
-            .handles
-            .get(device)
-            .ok_or(TagWriteError::UnknownTag(tag))?;
-        Ok(handle.write(*address, value).await?)
+        let unknown = TagWriteError::UnknownTag(tag);
+        match self.addresses.get(&tag).ok_or(unknown.clone())? {
+            Route::Modbus(device, address) => {
+                let handle = self.modbus.get(device).ok_or(unknown)?;
+                Ok(handle.write(*address, value).await?)
+            }
+            Route::OpcUa(server, node) => {
+                let handle = self.opcua.get(server).ok_or(unknown)?;
+                Ok(handle.write(node.clone(), value).await?)
+            }
+        }
     }
 
     /// Waits for every device task to stop (after the shutdown token).

@@ -15,7 +15,7 @@ mod publish;
 mod spool;
 
 pub use gateway::{
-    Gateway, GatewayConfig, GatewayError, ModbusEndpoint, POLL_GROUP_ATTRIBUTE, Plan,
+    Gateway, GatewayConfig, GatewayError, ModbusEndpoint, POLL_GROUP_ATTRIBUTE, Plan, Route,
     TagWriteError, catalog_points, plan,
 };
 pub use publish::{ChannelPublisher, PublishError, SamplePublisher};

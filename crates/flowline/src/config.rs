@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use flowline_catalog::{DemoLayout, MAX_PADS};
 use flowline_edge::GatewayConfig;
+use flowline_sim::SimConfig;
 use serde::{Deserialize, Serialize};
 
 /// Every environment variable that sets a key starts with this.
@@ -50,6 +51,32 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The edge gateway: what it polls and how.
     pub gateway: GatewayConfig,
+    /// The field simulator of `flowline sim` and `flowline up --demo`.
+    pub sim: SimSection,
+}
+
+/// The field simulator: where it serves and how its field behaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSection {
+    /// Where its Modbus TCP server listens; port 0 picks a free one. The
+    /// default is `127.0.0.1:5020` (502, the standard port, needs root).
+    pub modbus_listen: String,
+    /// Where its fault-injection HTTP API listens; port 0 picks a free
+    /// one. The default is `127.0.0.1:8020`.
+    pub http_listen: String,
+    /// The field's seed, step interval and scheduled faults.
+    pub field: SimConfig,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        SimSection {
+            modbus_listen: "127.0.0.1:5020".to_owned(),
+            http_listen: "127.0.0.1:8020".to_owned(),
+            field: SimConfig::default(),
+        }
+    }
 }
 
 /// Logging settings.
@@ -127,6 +154,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             demo: DemoConfig::default(),
             gateway: GatewayConfig::default(),
+            sim: SimSection::default(),
         }
     }
 }
@@ -216,14 +244,25 @@ impl Config {
             );
             problems.push(("log.level".to_owned(), message));
         }
-        if self.admin.listen.parse::<SocketAddr>().is_err() {
-            problems.push((
-                "admin.listen".to_owned(),
-                format!(
-                    "expected IP:PORT such as 127.0.0.1:9464, found `{}`",
-                    self.admin.listen
-                ),
-            ));
+        for (key, address, example) in [
+            ("admin.listen", &self.admin.listen, "127.0.0.1:9464"),
+            (
+                "sim.modbus_listen",
+                &self.sim.modbus_listen,
+                "127.0.0.1:5020",
+            ),
+            ("sim.http_listen", &self.sim.http_listen, "127.0.0.1:8020"),
+        ] {
+            if address.parse::<SocketAddr>().is_err() {
+                problems.push((
+                    key.to_owned(),
+                    format!("expected IP:PORT such as {example}, found `{address}`"),
+                ));
+            }
+        }
+        if let Err(error) = self.sim.field.validate() {
+            let message = format!("expected {}, found {}", error.expected, error.found);
+            problems.push((format!("sim.field.{}", error.key), message));
         }
         if !self.database.url.is_empty()
             && let Err(error) = flowline_db::check(&self.database.url)

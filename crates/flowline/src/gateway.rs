@@ -2,8 +2,12 @@
 //! `flowline up` that starts it.
 //!
 //! The gateway polls the Modbus endpoints in `[gateway]` for the points of
-//! the catalog (or of a point-list file) and publishes the samples.
+//! the catalog (or of a point-list file), reads the OPC UA servers for the
+//! catalog's OPC UA tags, and publishes the samples through
+//! store-and-forward: while what consumes them does not take them, they
+//! wait in the spool under `data_dir` (or `gateway.spool.dir`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +15,9 @@ use anyhow::Context;
 use flowline_catalog::Catalog;
 use flowline_catalog::modbus::read_point_list;
 use flowline_core::Sample;
-use flowline_edge::{ChannelPublisher, Gateway, GatewayConfig, catalog_points};
+use flowline_edge::{
+    ChannelPublisher, Gateway, GatewayConfig, Spool, StoreAndForward, catalog_points,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::mpsc;
 
@@ -32,7 +38,7 @@ pub async fn run(config: &Config, metrics: PrometheusHandle) -> anyhow::Result<(
         catalog.clone(),
         Duration::from_millis(config.catalog.refresh_interval_ms),
     );
-    start(&mut process, &config.gateway, &catalog)?;
+    start(&mut process, &config.gateway, &config.data_dir, &catalog)?;
     tracing::info!(
         admin = %format_args!("http://{}", process.admin_address),
         startup_ms = process.startup_ms(),
@@ -43,10 +49,12 @@ pub async fn run(config: &Config, metrics: PrometheusHandle) -> anyhow::Result<(
     outcome
 }
 
-/// Plans the gateway's points and starts polling them inside `process`.
+/// Plans the gateway's points and starts reading them inside `process`,
+/// spooling under `data_dir` unless `gateway.spool.dir` says otherwise.
 pub fn start(
     process: &mut Process,
     config: &GatewayConfig,
+    data_dir: &Path,
     catalog: &Catalog,
 ) -> anyhow::Result<()> {
     process.health.starting("gateway", "planning points");
@@ -65,23 +73,36 @@ pub fn start(
         })?
     };
     let plan = flowline_edge::plan(config, &snapshot, &points)?;
-    let devices = plan.devices.len();
-    let point_count = points.len();
+    let modbus_devices = plan.devices.len();
+    let opcua_servers = plan.opcua.len();
+    let tags = plan.addresses.len();
 
-    let (publisher, samples) = ChannelPublisher::new(SAMPLE_QUEUE_BATCHES);
+    let spool_dir = config.spool.dir_under(data_dir);
+    let spool = Spool::open(&spool_dir, config.spool.clone())
+        .with_context(|| format!("cannot open the spool in {}", spool_dir.display()))?;
+    let (channel, samples) = ChannelPublisher::new(SAMPLE_QUEUE_BATCHES);
     process.spawn(consume(samples));
+    let shutdown = process.shutdown.clone();
+    let publisher = StoreAndForward::start(channel, spool, config.forward.clone(), shutdown)?;
     let gateway = Gateway::start(
         plan,
         config.timings(),
-        Arc::new(publisher),
+        Arc::new(publisher.clone()),
         process.shutdown.clone(),
     );
     process.spawn(async move {
         gateway.stopped().await;
+        publisher.stopped().await;
         Ok(())
     });
     process.health.ready("gateway");
-    tracing::info!(devices, points = point_count, "gateway polling");
+    tracing::info!(
+        modbus_devices,
+        opcua_servers,
+        tags,
+        spool = %spool_dir.display(),
+        "gateway reading"
+    );
     Ok(())
 }
 

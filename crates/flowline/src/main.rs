@@ -10,6 +10,7 @@ mod config;
 mod gateway;
 mod process;
 mod shutdown;
+mod sim;
 mod telemetry;
 mod up;
 
@@ -50,8 +51,21 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Run the edge gateway: poll the Modbus devices in [gateway].
+    /// Run the edge gateway: read the Modbus devices and OPC UA servers in
+    /// [gateway].
     Gateway,
+    /// Run the field simulator: the demo field of [demo], served over
+    /// Modbus TCP, with its fault-injection HTTP API.
+    Sim {
+        /// Faults to schedule instead of sim.field.faults, such as
+        /// `north/pad-1/w-01:gas-lock@300s+600s` (comma-separated).
+        #[arg(long, value_name = "SCHEDULE", value_parser = parse_faults)]
+        faults: Option<Vec<flowline_sim::FaultSpec>>,
+        /// Write the simulator's Modbus point list (CSV, for
+        /// gateway.points) to FILE before serving.
+        #[arg(long, value_name = "FILE")]
+        write_points: Option<PathBuf>,
+    },
     /// Manage the tag catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -115,6 +129,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway => serve(loaded?.config, |config, metrics| async move {
             gateway::run(&config, metrics).await
         }),
+        Command::Sim {
+            faults,
+            write_points,
+        } => serve(loaded?.config, |config, metrics| async move {
+            let options = sim::SimOptions {
+                faults,
+                write_points,
+            };
+            sim::run(&config, options, metrics).await
+        }),
         Command::Catalog(command) => {
             let config = loaded?.config;
             // One-shot commands stay quiet unless a level was chosen.
@@ -128,6 +152,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reads a fault schedule from the command line.
+fn parse_faults(text: &str) -> Result<Vec<flowline_sim::FaultSpec>, String> {
+    flowline_sim::parse_schedule(text).map_err(|error| error.to_string())
 }
 
 /// `flowline config check`: every problem on standard error, exit 1 if any.

@@ -2,8 +2,11 @@
 //!
 //! Starts, in order: the admin endpoints (so `/healthz` answers while the
 //! rest starts), the catalog (migrated, and loaded with the demo field when
-//! empty or when `--demo` asks), and the catalog refresher that picks up
-//! changes made by other processes. Later services join the same list.
+//! empty or when `--demo` asks), the catalog refresher that picks up
+//! changes made by other processes, the field simulator (with `--demo`, or
+//! when no field is configured: `gateway.modbus` and `gateway.opcua` both
+//! empty), and the gateway, which reads the simulator as one more Modbus
+//! endpoint. Later services join the same list.
 //! On SIGINT or SIGTERM each stops taking new work, finishes what it has
 //! within `shutdown_timeout_ms`, and the process exits.
 
@@ -12,11 +15,16 @@ use std::time::Duration;
 use anyhow::Context;
 use flowline_catalog::{Catalog, ImportMode, demo_field};
 use flowline_core::AssetKind;
+use flowline_edge::{GatewayConfig, ModbusEndpoint};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
-use crate::open_catalog;
 use crate::process::Process;
+use crate::sim::Served;
+use crate::{gateway, open_catalog, sim};
+
+/// The name of the simulator's Modbus endpoint in the gateway.
+const SIM_ENDPOINT: &str = "simulator";
 
 /// Who the history names for changes `flowline up` makes itself.
 const DEMO_ACTOR: &str = "flowline:demo";
@@ -33,6 +41,17 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
     let interval = Duration::from_millis(config.catalog.refresh_interval_ms);
     process.refresh_catalog(catalog.clone(), interval);
 
+    let simulate = demo || (config.gateway.modbus.is_empty() && config.gateway.opcua.is_empty());
+    let mut gateway_config = config.gateway.clone();
+    let served = if simulate {
+        let served = sim::start(&mut process, config).await?;
+        add_simulator(&mut gateway_config, config, served);
+        Some(served)
+    } else {
+        None
+    };
+    gateway::start(&mut process, &gateway_config, &config.data_dir, &catalog)?;
+
     let snapshot = catalog.snapshot();
     let wells = snapshot
         .assets()
@@ -44,6 +63,8 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
         wells,
         tags = snapshot.tags().len(),
         catalog_version = snapshot.version(),
+        simulator_modbus = served.map(|served| served.modbus.to_string()),
+        simulator_http = served.map(|served| format!("http://{}", served.http)),
         startup_ms = process.startup_ms(),
         "flowline is up"
     );
@@ -67,4 +88,16 @@ async fn load_demo(catalog: &Catalog, config: &Config) -> anyhow::Result<()> {
         "demo field loaded"
     );
     Ok(())
+}
+
+/// Adds the simulator's Modbus server to the gateway's endpoints, serving
+/// the demo field's units (one per pad) so that configured endpoints keep
+/// the others.
+fn add_simulator(gateway: &mut GatewayConfig, config: &Config, served: Served) {
+    let pads = u8::try_from(config.demo.pads).expect("bug: demo.pads is checked when loaded");
+    gateway.modbus.push(ModbusEndpoint {
+        name: SIM_ENDPOINT.to_owned(),
+        address: served.modbus.to_string(),
+        units: (1..=pads).collect(),
+    });
 }

@@ -20,6 +20,10 @@ fn flowline(directory: &Path) -> Command {
         command.env_remove(name);
     }
     command.env("FLOWLINE_LOG_FORMAT", "json");
+    // The simulator of `up` and `sim` on ephemeral ports, so tests run in
+    // parallel.
+    command.env("FLOWLINE_SIM_MODBUS_LISTEN", "127.0.0.1:0");
+    command.env("FLOWLINE_SIM_HTTP_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -48,9 +52,20 @@ impl Platform {
         Platform::start_with(command, &[])
     }
 
-    fn start_with(mut command: Command, options: &[&str]) -> Platform {
+    fn start_with(command: Command, options: &[&str]) -> Platform {
+        Platform::spawn(command, "up", options, "flowline is up")
+    }
+
+    /// Starts `flowline SUBCOMMAND OPTIONS` and waits for the log line
+    /// `ready_message`.
+    fn spawn(
+        mut command: Command,
+        subcommand: &str,
+        options: &[&str],
+        ready_message: &str,
+    ) -> Platform {
         let mut child = command
-            .arg("up")
+            .arg(subcommand)
             .args(options)
             .env("FLOWLINE_ADMIN_LISTEN", "127.0.0.1:0")
             .stderr(Stdio::piped())
@@ -66,9 +81,9 @@ impl Platform {
                 }
             }
         });
-        let ready = wait_for(&logs, "flowline is up").unwrap_or_else(|| {
+        let ready = wait_for(&logs, ready_message).unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("flowline up did not become ready");
+            panic!("flowline {subcommand} did not become ready");
         });
         let admin = ready["admin"]
             .as_str()
@@ -84,6 +99,26 @@ impl Platform {
 
     fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.admin, path)
+    }
+
+    /// Waits until `/metrics` shows `metric` (with its labels) at `least`
+    /// or more, and returns its value.
+    fn metric_reaches(&self, metric: &str, least: f64) -> f64 {
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let (_, metrics) = self.get("/metrics");
+            let value = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(metric)?.strip_prefix(' '))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            match value {
+                Some(value) if value >= least => return value,
+                _ if std::time::Instant::now() > deadline => {
+                    panic!("{metric} did not reach {least}:\n{metrics}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// Sends SIGTERM and returns the exit status and the remaining log.
@@ -181,6 +216,90 @@ fn up_loads_the_demo_field_serves_health_and_metrics_and_stops_cleanly() {
 }
 
 #[test]
+fn up_runs_the_simulator_and_the_gateway_and_samples_flow() {
+    let directory = tempfile::tempdir().unwrap();
+    let platform = Platform::start(flowline(directory.path()));
+    let simulator = platform.ready["simulator_http"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Two full polls of the demo field's 156 tags reached the consumer.
+    platform.metric_reaches("flowline_samples_consumed_total", 312.0);
+    platform.metric_reaches("flowline_gateway_device_up{device=\"simulator\"}", 1.0);
+    let (status, body) = platform.get("/readyz");
+    assert_eq!(status, 200, "{body}");
+    let readiness: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for component in ["catalog", "simulator", "gateway"] {
+        assert_eq!(readiness["components"][component]["ready"], true, "{body}");
+    }
+
+    // The simulator's own API answers beside it.
+    let (status, body) = http_get(&simulator, "/status");
+    assert_eq!(status, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["wells"], 12);
+    assert!(status["steps"].as_u64().unwrap() >= 1, "{status}");
+
+    assert!(platform.stop().0.success());
+    assert!(
+        directory.path().join("data/spool").is_dir(),
+        "the gateway spools under data_dir"
+    );
+}
+
+#[test]
+fn the_simulators_point_list_lets_a_separate_gateway_read_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let sim = Platform::spawn(
+        flowline(directory.path()),
+        "sim",
+        &["--write-points", "points.csv"],
+        "simulator is up",
+    );
+    let modbus = sim.ready["modbus"].as_str().unwrap().to_owned();
+    let points = std::fs::read_to_string(directory.path().join("points.csv")).unwrap();
+    assert_eq!(points.lines().count(), 1 + 156, "a header and every tag");
+
+    // A platform whose field is the simulator's endpoint, read through the
+    // point list: it starts no simulator of its own.
+    std::fs::write(
+        directory.path().join("flowline.toml"),
+        format!(
+            "[gateway]\npoints = \"points.csv\"\n\
+             modbus = [{{ name = \"field\", address = \"{modbus}\" }}]\n\n\
+             [gateway.poll_groups]\nfast = 200\nslow = 1000\n"
+        ),
+    )
+    .unwrap();
+    let platform = Platform::start(flowline(directory.path()));
+    assert!(platform.ready["simulator_modbus"].is_null());
+    platform.metric_reaches("flowline_gateway_device_up{device=\"field\"}", 1.0);
+    platform.metric_reaches("flowline_samples_consumed_total", 312.0);
+    let (_, readiness) = platform.get("/readyz");
+    assert!(!readiness.contains("simulator"), "{readiness}");
+
+    assert!(platform.stop().0.success());
+    assert!(sim.stop().0.success());
+}
+
+#[test]
+fn sim_refuses_a_bad_fault_schedule_naming_the_entry() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = run(flowline(directory.path()).args([
+        "sim",
+        "--faults",
+        "north/pad-1/w-01:gas-lock, north/pad-1/w-02:melt",
+    ]));
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("entry 2 `north/pad-1/w-02:melt`: unknown fault `melt`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_restart_keeps_the_catalog_and_does_not_reload_the_demo() {
     let directory = tempfile::tempdir().unwrap();
     let first = Platform::start(flowline(directory.path()));
@@ -234,7 +353,10 @@ fn config_check_names_file_line_and_key() {
     assert!(errors.starts_with(expected), "{errors}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flowline.example.toml");
-    let output = run(flowline(directory.path()).args(["config", "check", example]));
+    let output = run(flowline(directory.path())
+        .env_remove("FLOWLINE_SIM_MODBUS_LISTEN")
+        .env_remove("FLOWLINE_SIM_HTTP_LISTEN")
+        .args(["config", "check", example]));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stdout(&output)
@@ -398,7 +520,7 @@ fn up_runs_on_postgresql_when_the_database_url_says_so() {
     );
     assert!(platform.stop().0.success());
     assert!(
-        !directory.path().join("data").exists(),
+        !directory.path().join("data/flowline.db").exists(),
         "no SQLite file when PostgreSQL is used"
     );
 
