@@ -10,6 +10,7 @@ use flowline_catalog::{
     AssetFilter, Catalog, CatalogError, Document, Format, HistoryFilter, ImportMode, TagFilter,
 };
 use flowline_core::{AssetKind, Criticality, NodePath, Unit};
+use flowline_edge::opcua::{BrowseOptions, NodeAddress, browse};
 
 use crate::config::Config;
 use crate::open_catalog;
@@ -30,6 +31,33 @@ pub enum CatalogCommand {
         format: Option<FileFormat>,
         /// Apply the good rows and report the bad ones instead of rejecting
         /// the whole file.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Who the history names for these changes (default: cli:$USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Browse an OPC UA server of [[gateway.opcua]] and import what it holds.
+    ///
+    /// Objects become assets and variables become tags bound to their
+    /// nodes, with units and ranges from the server's properties. Without
+    /// --import the result is printed as YAML for review (and editing,
+    /// then `catalog import`); with --import it is applied as an import
+    /// would be.
+    Browse {
+        /// The server's `name` in [[gateway.opcua]].
+        endpoint: String,
+        /// Start from this object, such as `ns=2;s=North`, instead of the
+        /// Objects folder; it becomes the field.
+        #[arg(long, value_name = "NODE")]
+        root: Option<String>,
+        /// Most objects and variables to visit.
+        #[arg(long, default_value_t = BrowseOptions::default().max_nodes)]
+        max_nodes: usize,
+        /// Apply the result to the catalog instead of printing it.
+        #[arg(long)]
+        import: bool,
+        /// With --import: apply the good entries and report the bad ones.
         #[arg(long)]
         skip_invalid: bool,
         /// Who the history names for these changes (default: cli:$USER).
@@ -115,19 +143,25 @@ pub async fn run(config: &Config, command: CatalogCommand) -> anyhow::Result<()>
             skip_invalid,
             actor,
         } => {
-            let mode = if skip_invalid {
-                ImportMode::SkipInvalid
-            } else {
-                ImportMode::AllOrNothing
+            let actor = actor.unwrap_or_else(default_actor);
+            let format = format.map(Format::from);
+            import(&catalog, &file, format, mode(skip_invalid), &actor).await
+        }
+        CatalogCommand::Browse {
+            endpoint,
+            root,
+            max_nodes,
+            import,
+            skip_invalid,
+            actor,
+        } => {
+            let options = BrowseCommand {
+                endpoint,
+                root,
+                max_nodes,
+                import: import.then(|| (mode(skip_invalid), actor.unwrap_or_else(default_actor))),
             };
-            import(
-                &catalog,
-                &file,
-                format.map(Format::from),
-                mode,
-                &actor.unwrap_or_else(default_actor),
-            )
-            .await
+            browse_server(config, &catalog, options).await
         }
         CatalogCommand::Export { format, output } => {
             export(&catalog, format.into(), output.as_deref()).await
@@ -162,13 +196,17 @@ fn default_actor() -> String {
     )
 }
 
-async fn import(
-    catalog: &Catalog,
-    file: &Path,
-    format: Option<Format>,
-    mode: ImportMode,
-    actor: &str,
-) -> anyhow::Result<()> {
+/// All or nothing, or the good entries with `--skip-invalid`.
+fn mode(skip_invalid: bool) -> ImportMode {
+    if skip_invalid {
+        ImportMode::SkipInvalid
+    } else {
+        ImportMode::AllOrNothing
+    }
+}
+
+/// Reads a catalog file in `format`, or the format its name says.
+fn read_document(file: &Path, format: Option<Format>) -> anyhow::Result<Document> {
     let name = file.display().to_string();
     let format = match format.or_else(|| Format::from_file_name(&name)) {
         Some(format) => format,
@@ -177,16 +215,111 @@ async fn import(
         ),
     };
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
-    let document = Document::parse(&text, format).map_err(|error| match error.line {
+    Document::parse(&text, format).map_err(|error| match error.line {
         Some(line) => anyhow::anyhow!("{name}:{line}: {}", error.message),
         None => anyhow::anyhow!("{name}: {}", error.message),
-    })?;
+    })
+}
 
-    let report = match catalog.import(&document, mode, actor).await {
+/// Imports a catalog file.
+async fn import(
+    catalog: &Catalog,
+    file: &Path,
+    format: Option<Format>,
+    mode: ImportMode,
+    actor: &str,
+) -> anyhow::Result<()> {
+    let document = read_document(file, format)?;
+    apply(catalog, &document, &file.display().to_string(), mode, actor).await
+}
+
+/// What `flowline catalog browse` was asked.
+struct BrowseCommand {
+    /// The server's name in `[[gateway.opcua]]`.
+    endpoint: String,
+    /// The object to start from, as a node id.
+    root: Option<String>,
+    /// Most nodes to visit.
+    max_nodes: usize,
+    /// How to import the result, and as whom; `None` prints it.
+    import: Option<(ImportMode, String)>,
+}
+
+/// Browses a configured OPC UA server and prints or imports what it holds.
+async fn browse_server(
+    config: &Config,
+    catalog: &Catalog,
+    command: BrowseCommand,
+) -> anyhow::Result<()> {
+    let Some(endpoint) = config
+        .gateway
+        .opcua
+        .iter()
+        .find(|endpoint| endpoint.name == command.endpoint)
+    else {
+        let known: Vec<&str> = config
+            .gateway
+            .opcua
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        bail!(
+            "no OPC UA endpoint `{}` in gateway.opcua; configured: {}",
+            command.endpoint,
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let root = match &command.root {
+        Some(text) => Some(
+            text.parse::<NodeAddress>()
+                .map_err(|error| anyhow::anyhow!("--root: {error}"))?,
+        ),
+        None => None,
+    };
+    let options = BrowseOptions {
+        root,
+        max_nodes: command.max_nodes,
+        ..BrowseOptions::default()
+    };
+    let report = browse(endpoint, &options)
+        .await
+        .with_context(|| format!("cannot browse {} ({})", endpoint.name, endpoint.url))?;
+    for warning in &report.warnings {
+        eprintln!("{}: {warning}", endpoint.name);
+    }
+    eprintln!(
+        "{}: {} nodes visited, {} assets and {} tags found",
+        endpoint.name,
+        report.nodes,
+        report.document.assets.len(),
+        report.document.tags.len()
+    );
+    match command.import {
+        Some((mode, actor)) => apply(catalog, &report.document, &endpoint.name, mode, &actor).await,
+        None => {
+            let text = report.document.render(Format::Yaml);
+            Ok(std::io::stdout().lock().write_all(text.as_bytes())?)
+        }
+    }
+}
+
+/// Imports `document`, read from `name`, and prints what changed.
+async fn apply(
+    catalog: &Catalog,
+    document: &Document,
+    name: &str,
+    mode: ImportMode,
+    actor: &str,
+) -> anyhow::Result<()> {
+    let report = match catalog.import(document, mode, actor).await {
         Ok(report) => report,
         Err(CatalogError::Rejected(rows)) => {
             for row in &rows {
-                eprintln!("{}", located(&name, row));
+                eprintln!("{}", located(name, row));
             }
             bail!(
                 "{name}: import rejected, nothing applied: {} problems in {} entries; \
@@ -198,7 +331,7 @@ async fn import(
         Err(error) => return Err(error.into()),
     };
     for row in &report.rejected {
-        eprintln!("{}", located(&name, row));
+        eprintln!("{}", located(name, row));
     }
     let mut out = std::io::stdout().lock();
     writeln!(
