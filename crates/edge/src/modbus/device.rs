@@ -223,6 +223,40 @@ async fn run<P: SamplePublisher>(
     }
 }
 
+/// One device's connection and polls, driven by the caller instead of a
+/// device task: the connection handling, requests, decoding and
+/// bad-sample rules of [`spawn`]'s task, for benchmarks and tools that
+/// poll on their own schedule. It connects on first use and after
+/// [`disconnect`](Self::disconnect).
+pub struct Poller {
+    connection: Connection,
+}
+
+impl Poller {
+    /// A poller of the device `name` (for logs and metrics) at `endpoint`.
+    pub fn new(name: &str, endpoint: SocketAddr, timings: Timings) -> Poller {
+        Poller {
+            connection: Connection::new(name.to_owned(), endpoint, timings),
+        }
+    }
+
+    /// Connects now unless connected, as a poll would; the failure says
+    /// why not (a connection that failed is retried after its backoff).
+    pub async fn connect(&mut self) -> Result<(), ReadFailure> {
+        self.connection.context().await.map(|_| ())
+    }
+
+    /// Closes the connection; the next poll or connect makes a new one.
+    pub fn disconnect(&mut self) {
+        self.connection.context = None;
+    }
+
+    /// Reads every request of `group` once: one sample per point.
+    pub async fn poll(&mut self, group: &PollGroup) -> Vec<Sample> {
+        self.connection.poll(group).await
+    }
+}
+
 /// The connection to one device and its state.
 struct Connection {
     endpoint: SocketAddr,

@@ -10,6 +10,6 @@ mod events;
 mod plan;
 mod quality;
 
-pub use device::{Device, DeviceHandle, PollGroup, Timings, WriteFailure, spawn};
+pub use device::{Device, DeviceHandle, PollGroup, Poller, Timings, WriteFailure, spawn};
 pub use plan::{PolledPoint, Read, plan_reads};
 pub use quality::ReadFailure;
