@@ -290,12 +290,19 @@ impl ModbusAddress {
         let engineering = number * self.scale + self.offset;
         let is_integer = !matches!(self.value_type, ValueType::F32 | ValueType::F64);
         if is_integer && self.scale == 1.0 && self.offset == 0.0 {
-            // Exact for every type but u64 above i64::MAX, which saturates.
-            return Ok(Value::Integer(match self.value_type {
-                ValueType::U64 => i64::try_from(raw).unwrap_or(i64::MAX),
-                ValueType::I64 => raw as i64,
-                _ => number as i64,
-            }));
+            // Exact for every type. A u64 above i64::MAX has no exact
+            // sample value, and a saturated one would be a wrong reading.
+            return match self.value_type {
+                ValueType::U64 => i64::try_from(raw).map(Value::Integer).map_err(|_| {
+                    ModbusError::Value(format!(
+                        "expected u64 registers to hold at most {}, the largest integer a \
+                         sample carries, found {raw}",
+                        i64::MAX
+                    ))
+                }),
+                ValueType::I64 => Ok(Value::Integer(raw as i64)),
+                _ => Ok(Value::Integer(number as i64)),
+            };
         }
         Ok(Value::Float(engineering))
     }
@@ -310,6 +317,11 @@ impl ModbusAddress {
                     "expected a boolean, found {other}"
                 ))),
             };
+        }
+        if let Value::Integer(whole) = value
+            && let Some(raw) = self.exact_integer(*whole)
+        {
+            return Ok(self.split_registers(raw?));
         }
         let number = value
             .as_f64()
@@ -354,6 +366,34 @@ impl ModbusAddress {
             ValueType::Bool => unreachable!("handled above"),
         };
         Ok(self.split_registers(raw))
+    }
+
+    /// The raw contents of the registers that hold integer `whole`, for an
+    /// integer type without scaling; `None` for other types and scalings.
+    /// Exact, where going through `f64` would round integers beyond 2^53
+    /// and write a value nobody sent.
+    fn exact_integer(&self, whole: i64) -> Option<Result<u64, ModbusError>> {
+        if self.scale != 1.0 || self.offset != 0.0 {
+            return None;
+        }
+        let (low, high): (i128, i128) = match self.value_type {
+            ValueType::U16 => (0, u16::MAX.into()),
+            ValueType::I16 => (i16::MIN.into(), i16::MAX.into()),
+            ValueType::U32 => (0, u32::MAX.into()),
+            ValueType::I32 => (i32::MIN.into(), i32::MAX.into()),
+            ValueType::U64 => (0, u64::MAX.into()),
+            ValueType::I64 => (i64::MIN.into(), i64::MAX.into()),
+            ValueType::Bool | ValueType::F32 | ValueType::F64 => return None,
+        };
+        if !(low..=high).contains(&i128::from(whole)) {
+            return Some(Err(ModbusError::Value(format!(
+                "{whole} is outside {low} to {high}, the range of {} registers",
+                self.value_type.name()
+            ))));
+        }
+        let bits = 16 * u32::from(self.width());
+        let mask = u64::MAX >> (64 - bits);
+        Some(Ok(whole as u64 & mask))
     }
 
     /// Assembles registers into one big-endian integer per `order`.
@@ -826,6 +866,44 @@ mod tests {
         assert_eq!(error, "70000 is 70000 in u16 registers, outside 0 to 65535");
         assert!(point.encode(&Value::Integer(-1)).is_err());
         assert!(address("coil=0").encode(&Value::Float(1.0)).is_err());
+    }
+
+    #[test]
+    fn integers_beyond_two_to_the_53_are_written_exactly() {
+        // 0x0102_0304_0506_0708 is not a multiple of any power of two
+        // that an f64 could keep.
+        let point = address("holding=0;type=i64");
+        let registers = [0x0102, 0x0304, 0x0506, 0x0708];
+        let value = point.decode(&registers).unwrap();
+        assert_eq!(value, Value::Integer(0x0102_0304_0506_0708));
+        assert_eq!(point.encode(&value).unwrap(), registers);
+        let unsigned = address("holding=0;type=u64;order=dcba");
+        let most = Value::Integer(i64::MAX);
+        assert_eq!(
+            unsigned.decode(&unsigned.encode(&most).unwrap()).unwrap(),
+            most
+        );
+        let error = address("holding=0;type=u32")
+            .encode(&Value::Integer(1 << 32))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "4294967296 is outside 0 to 4294967295, the range of u32 registers"
+        );
+    }
+
+    #[test]
+    fn a_u64_above_the_largest_sample_integer_is_an_error_not_a_saturated_value() {
+        let error = address("input=0;type=u64")
+            .decode(&[0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "expected u64 registers to hold at most 9223372036854775807, the largest integer \
+             a sample carries, found 18446744073709551615"
+        );
+        let scaled = address("input=0;type=u64;scale=2");
+        assert!(scaled.decode(&[0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF]).is_ok());
     }
 
     #[test]
