@@ -288,6 +288,13 @@ impl ModbusAddress {
         }
 
         let engineering = number * self.scale + self.offset;
+        if !engineering.is_finite() {
+            return Err(ModbusError::Value(format!(
+                "expected a finite engineering value, found {number} × scale {} + offset {} = \
+                 {engineering}",
+                self.scale, self.offset
+            )));
+        }
         let is_integer = !matches!(self.value_type, ValueType::F32 | ValueType::F64);
         if is_integer && self.scale == 1.0 && self.offset == 0.0 {
             // Exact for every type. A u64 above i64::MAX has no exact
@@ -362,7 +369,12 @@ impl ModbusAddress {
                 }
                 u64::from(single.to_bits())
             }
-            ValueType::F64 => raw_value.to_bits(),
+            ValueType::F64 => {
+                if !raw_value.is_finite() {
+                    return Err(out_of_range(f64::MIN, f64::MAX));
+                }
+                raw_value.to_bits()
+            }
             ValueType::Bool => unreachable!("handled above"),
         };
         Ok(self.split_registers(raw))
@@ -854,6 +866,32 @@ mod tests {
         assert_eq!(error.to_string(), "f32 registers hold NaN, not a number");
         assert!(point.decode(&[0x7F80, 0x0000]).is_err(), "infinity");
         assert!(point.encode(&Value::Float(f64::INFINITY)).is_err());
+    }
+
+    #[test]
+    fn scaling_that_overflows_is_an_error_not_an_infinite_value() {
+        let huge_scale = address("holding=0;type=i16;scale=1e308");
+        let error = huge_scale.decode(&[0x8000]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "expected a finite engineering value, found -32768 × scale {} + offset 0 = -inf",
+                1e308
+            )
+        );
+        let huge_offset = address("input=4;type=f64;offset=1.7e308");
+        let registers = huge_offset.encode(&Value::Float(1.7e308)).unwrap();
+        assert_eq!(registers, [0, 0, 0, 0], "1.7e308 is offset + 0");
+        assert!(
+            huge_offset
+                .decode(&[0x7FEE, 0x42D1, 0x3077, 0x3B76])
+                .is_err()
+        );
+        let tiny_scale = address("holding=0;type=f64;scale=1e-300");
+        assert!(
+            tiny_scale.encode(&Value::Float(1e10)).is_err(),
+            "infinite raw value"
+        );
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn registers(data: &[u8]) {
             ValueType::Bool => registers.iter().map(|bit| u16::from(*bit != 0)).collect(),
             _ => registers.clone(),
         };
-        assert_eq!(encoded, sent, "{address}: {value} does not encode back");
+        // A float zero decodes as 0.0 whatever its sign bit said.
+        if number != Some(0.0) {
+            assert_eq!(encoded, sent, "{address}: {value} does not encode back");
+        }
         assert_eq!(again, value, "{address}");
         return;
     }
