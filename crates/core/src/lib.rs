@@ -5,7 +5,8 @@
 //! own [`DataQualityFlags`]; tags and assets are named by [`NodePath`]s in a
 //! field → pad → well → equipment tree ([`AssetKind`]); numeric values carry
 //! an engineering [`Unit`]. This crate depends on no other Flowline crate and
-//! does no input or output.
+//! does no input or output, except reading a password a configuration names
+//! ([`secret`]).
 
 mod asset;
 mod command;
@@ -13,6 +14,7 @@ mod flags;
 mod path;
 mod quality;
 mod sample;
+pub mod secret;
 mod time;
 pub mod unit;
 mod value;

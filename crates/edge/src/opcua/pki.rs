@@ -25,6 +25,8 @@ use opcua::types::ByteString;
 
 use super::events;
 
+/// The gateway's own certificate, below the PKI directory.
+pub(crate) const OWN_CERTIFICATE: &str = "own/cert.der";
 /// The trust list, below the PKI directory.
 pub(crate) const TRUSTED_DIR: &str = "trusted";
 /// Refused certificates, below the PKI directory.

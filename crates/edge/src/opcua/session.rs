@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use flowline_core::secret::read_password;
 use flowline_core::{Quality, Sample, Timestamp, Value};
 use futures_util::StreamExt;
 use opcua::client::transport::Connector;
@@ -180,6 +181,20 @@ pub enum ConnectError {
         trusted: String,
         /// Where the refused certificate was saved.
         rejected: String,
+    },
+    /// The server refused the gateway's certificate: it is not in the
+    /// server's trust list.
+    #[error(
+        "OPC UA endpoint `{endpoint}`: the server refused the gateway's certificate \
+         {certificate}: {status}; add it to the server's trust list"
+    )]
+    GatewayUntrusted {
+        /// The endpoint's name.
+        endpoint: String,
+        /// The gateway's certificate file.
+        certificate: String,
+        /// The refusal.
+        status: Status,
     },
     /// The server's certificate has expired or is not valid yet.
     #[error(
@@ -634,7 +649,7 @@ async fn client(endpoint: &OpcUaEndpoint) -> Result<(Client, IdentityToken), Con
         let client = builder(&owned)
             .client()
             .map_err(|problems| setup(problems.join("; ")))?;
-        let own = owned.pki_dir.join("own").join("cert.der");
+        let own = owned.pki_dir.join(pki::OWN_CERTIFICATE);
         if owned.security_policy != super::config::SecurityPolicy::None && !own.exists() {
             return Err(setup(format!(
                 "cannot make the gateway's certificate {}",
@@ -684,32 +699,15 @@ fn identity(endpoint: &OpcUaEndpoint) -> Result<IdentityToken, ConnectError> {
     else {
         return Ok(IdentityToken::Anonymous);
     };
-    let failed = |origin: String, reason: String| ConnectError::Password {
-        endpoint: endpoint.name.clone(),
-        user: user.clone(),
-        origin,
-        reason,
-    };
-    let password = match (password_file, password_env) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| failed(format!("file {}", path.display()), error.to_string()))?;
-            let line = text.strip_suffix('\n').unwrap_or(&text);
-            line.strip_suffix('\r').unwrap_or(line).to_owned()
-        }
-        (None, Some(variable)) => std::env::var(variable).map_err(|error| {
-            failed(
-                format!("environment variable {variable}"),
-                error.to_string(),
-            )
-        })?,
-        (None, None) => {
-            return Err(failed(
-                "the configuration".to_owned(),
-                "expected password_file or password_env".to_owned(),
-            ));
-        }
-    };
+    let password =
+        read_password(password_file.as_deref(), password_env.as_deref()).map_err(|error| {
+            ConnectError::Password {
+                endpoint: endpoint.name.clone(),
+                user: user.clone(),
+                origin: error.origin,
+                reason: error.reason,
+            }
+        })?;
     Ok(IdentityToken::UserName(
         user.clone(),
         Password::new(password),
@@ -857,6 +855,18 @@ fn refusal(
             rejected: rejected.display().to_string(),
         };
     }
+    if untrusted.contains(&code) {
+        // Nothing was refused here, so the server refused the gateway.
+        return ConnectError::GatewayUntrusted {
+            endpoint: name,
+            certificate: endpoint
+                .pki_dir
+                .join(pki::OWN_CERTIFICATE)
+                .display()
+                .to_string(),
+            status,
+        };
+    }
     if time.contains(&code) {
         let (not_before, not_after) = certificate.map_or_else(
             || ("unknown".to_owned(), "unknown".to_owned()),
@@ -870,7 +880,7 @@ fn refusal(
             status,
         };
     }
-    if refused.contains(&code) || untrusted.contains(&code) {
+    if refused.contains(&code) {
         return ConnectError::CertificateRefused {
             endpoint: name,
             certificate: certificate_name,
