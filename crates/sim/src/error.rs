@@ -4,8 +4,11 @@
 //! configuration key) and says what was expected and what was found, so the
 //! message alone is enough to fix the input.
 
+use std::path::PathBuf;
+
 use flowline_catalog::modbus::ModbusError;
 use flowline_core::NodePath;
+use flowline_core::secret::PasswordError;
 
 /// A document the simulator cannot model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -125,6 +128,46 @@ pub struct ConfigError {
     pub found: String,
 }
 
+/// Why the OPC UA server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OpcUaError {
+    /// A setting is unusable.
+    #[error("OPC UA server: `{key}`: {problem}")]
+    Config {
+        /// The key, as written in the configuration file.
+        key: String,
+        /// What was expected and what was found.
+        problem: String,
+    },
+    /// A user's password could not be read.
+    #[error("OPC UA server: user `{user}`: {source}")]
+    Password {
+        /// The user.
+        user: String,
+        /// Where it was looked for and why it was not found.
+        source: PasswordError,
+    },
+    /// The PKI directory, or the certificate and key in it, cannot be used.
+    #[error("OPC UA server: PKI directory {}: {reason}", dir.display())]
+    Pki {
+        /// The directory.
+        dir: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The address space cannot be built from the field's document.
+    #[error("OPC UA server: {0}")]
+    AddressSpace(BuildError),
+    /// The server refused its configuration or stopped with an error.
+    #[error("OPC UA server on {address}: {reason}")]
+    Server {
+        /// The address it listened on, or `unknown`.
+        address: String,
+        /// What the OPC UA stack said.
+        reason: String,
+    },
+}
+
 /// Why the simulator could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -150,6 +193,9 @@ pub enum SimError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The OPC UA server could not start or stopped.
+    #[error(transparent)]
+    OpcUa(#[from] OpcUaError),
     /// A step of the model panicked: a bug.
     #[error("bug: a simulation step panicked: {0}")]
     StepPanicked(String),

@@ -10,9 +10,12 @@
 //! - `flowline_sim_faults_total{kind, event}` (counter): faults `injected`,
 //!   `started`, `ended` and `cleared`.
 //! - `flowline_sim_writes_total{source, outcome}` (counter): setpoint and
-//!   command writes from `modbus` or `api`, `accepted` or `refused`.
+//!   command writes from `modbus`, `opcua` or `api`, `accepted` or
+//!   `refused`.
 //! - `flowline_sim_modbus_requests_total{function, outcome}` (counter):
 //!   Modbus requests by function and by `ok` or exception.
+//!
+//! The OPC UA server's own events are in `opcua/events.rs`.
 //!
 //! Log fields use the same names everywhere: `tag`, `asset`, `fault_id`,
 //! `kind`, `source`, `function`, `unit`.

@@ -7,8 +7,8 @@
 //! pump or natural flow, each pad with a separator and tanks, with
 //! plausible, correlated physics ([`FieldModel`]); it injects process and
 //! sensor faults on a schedule or on demand ([`fault`]); and it serves every
-//! tag over Modbus TCP ([`serve_modbus`], [`point_list`]) and fault control
-//! over HTTP ([`router`]).
+//! tag over Modbus TCP ([`serve_modbus`], [`point_list`]) and OPC UA
+//! ([`OpcUaServer`]), and fault control over HTTP ([`router`]).
 //!
 //! The model has no clock of its own: it advances to the times it is given,
 //! so a seed and a sequence of step times always give the same values.
@@ -35,16 +35,21 @@ pub mod fault;
 mod http;
 mod modbus;
 mod model;
+mod opcua;
 mod run;
 mod simulator;
 
 pub use config::{MAX_STEP_INTERVAL_MS, MIN_STEP_INTERVAL_MS, SimConfig};
 pub use error::{
-    BuildError, ConfigError, FaultError, FaultSpecError, ScheduleError, SimError, WriteError,
+    BuildError, ConfigError, FaultError, FaultSpecError, OpcUaError, ScheduleError, SimError,
+    WriteError,
 };
 pub use fault::{FaultKind, FaultSpec, parse_schedule};
 pub use http::router;
 pub use modbus::{FAST_GROUP, ModbusService, SLOW_GROUP, point_list, serve_modbus};
 pub use model::{FaultStatus, FieldModel, Reading, TagIndex, WellReport};
+pub use opcua::{
+    APPLICATION_NAME, APPLICATION_URI, NAMESPACE_URI, OpcUaConfig, OpcUaServer, OpcUaUser,
+};
 pub use run::run;
 pub use simulator::{Simulator, Status};

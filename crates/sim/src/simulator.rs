@@ -4,6 +4,8 @@
 //! [`Simulator`] is what the servers share. Stepping, writes and fault
 //! injection take the model's lock (a step of 60,000 tags holds it for a
 //! few milliseconds); Modbus reads only clone the last published image.
+//! Servers that keep their own copy of the values (OPC UA) learn of each
+//! step through [`Simulator::steps`].
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
@@ -12,6 +14,7 @@ use flowline_catalog::Document;
 use flowline_catalog::modbus::Table;
 use flowline_core::{Timestamp, Value};
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio_modbus::ExceptionCode;
 
 use crate::config::SimConfig;
@@ -25,6 +28,8 @@ use crate::model::{FaultStatus, FieldModel, Reading, TagIndex, WellReport};
 pub(crate) const SOURCE_MODBUS: &str = "modbus";
 /// Where a write came from, for logs and metrics.
 const SOURCE_API: &str = "api";
+/// Where a write came from, for logs and metrics.
+pub(crate) const SOURCE_OPCUA: &str = "opcua";
 
 /// A simulated field ready to serve: model, register map and image.
 #[derive(Debug)]
@@ -37,6 +42,8 @@ pub struct Simulator {
     state: Mutex<State>,
     /// The image Modbus reads are served from.
     published: RwLock<Arc<RegisterImage>>,
+    /// The number of steps taken, announced after each step.
+    stepped: watch::Sender<u64>,
 }
 
 /// What the lock guards.
@@ -98,6 +105,7 @@ impl Simulator {
             map,
             published: RwLock::new(Arc::clone(&image)),
             state: Mutex::new(State { model, image }),
+            stepped: watch::Sender::new(0),
         })
     }
 
@@ -112,7 +120,17 @@ impl Simulator {
         let mut state = self.lock();
         state.model.step(now);
         self.republish(&mut state, |map, model, image| map.refresh(model, image));
+        let steps = state.model.steps();
+        drop(state);
+        self.stepped.send_replace(steps);
         events::step_finished(started.elapsed());
+    }
+
+    /// Announces every step: the receiver sees the number of steps taken
+    /// change once a step has finished and the model's lock is free. A
+    /// receiver that falls behind sees only the latest number.
+    pub fn steps(&self) -> watch::Receiver<u64> {
+        self.stepped.subscribe()
     }
 
     /// Runs `read` on the model, under its lock.
@@ -164,12 +182,23 @@ impl Simulator {
     /// Writes a setpoint or run command by path, as an operator through
     /// the API would; Modbus clients see it at once.
     pub fn write(&self, path: &str, value: &Value) -> Result<(), WriteError> {
+        self.write_from(path, value, SOURCE_API)
+    }
+
+    /// Writes as [`write`](Self::write) does, naming `source` (`api`,
+    /// `opcua`) in logs and metrics.
+    pub(crate) fn write_from(
+        &self,
+        path: &str,
+        value: &Value,
+        source: &'static str,
+    ) -> Result<(), WriteError> {
         let mut state = self.lock();
         if let Err(error) = state.model.write(path, value) {
-            events::write_refused(path, &error, SOURCE_API);
+            events::write_refused(path, &error, source);
             return Err(error);
         }
-        events::write_accepted(path, value, SOURCE_API);
+        events::write_accepted(path, value, source);
         self.republish(&mut state, |map, model, image| map.refresh(model, image));
         Ok(())
     }

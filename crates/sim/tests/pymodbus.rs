@@ -3,7 +3,8 @@
 //! simulator, decodes the floats itself, and writes a setpoint and a run
 //! command that the model then obeys.
 
-use std::path::Path;
+mod python;
+
 use std::sync::Arc;
 
 use flowline_catalog::modbus::Table;
@@ -14,8 +15,6 @@ use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymodbus_client.py");
 /// 2026-01-01T00:00:00Z.
 const START_S: i64 = 1_767_225_600;
 
@@ -31,10 +30,6 @@ const READS: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymodbus_reads_every_table_and_its_writes_change_the_physics() {
-    assert!(
-        Path::new(PYTHON).exists(),
-        "{PYTHON} is missing: run scripts/python-env to create the Python peers"
-    );
     let document = demo_field(DemoLayout::default());
     let start = Timestamp::from_seconds(START_S);
     let sim = Arc::new(Simulator::new(&document, SimConfig::default(), start).unwrap());
@@ -79,19 +74,7 @@ async fn pymodbus_reads_every_table_and_its_writes_change_the_physics() {
         .map(|path| sim.reading(path).unwrap().value.unwrap())
         .collect();
 
-    let output = tokio::process::Command::new(PYTHON)
-        .arg(SCRIPT)
-        .arg(plan.to_string())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Json = serde_json::from_str(&stdout).unwrap();
+    let report = python::run("pymodbus_client.py", &plan).await;
 
     for (path, model) in READS.iter().zip(&expected) {
         let served = &report["before"][path];

@@ -347,6 +347,17 @@ impl FieldModel {
         (self.values[index.get()], self.qualities[index.get()])
     }
 
+    /// Every tag's value, indexed by [`TagIndex::get`]: as
+    /// [`value_at`](Self::value_at) gives them, for copying in bulk.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Every tag's quality, indexed by [`TagIndex::get`].
+    pub fn qualities(&self) -> &[Quality] {
+        &self.qualities
+    }
+
     /// Whether the tag at `index` reads on/off rather than a number.
     pub fn is_boolean(&self, index: TagIndex) -> bool {
         self.tags[index.get()].signal.is_boolean()
