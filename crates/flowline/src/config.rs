@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use flowline_catalog::{DemoLayout, MAX_PADS};
 use flowline_edge::GatewayConfig;
-use flowline_sim::SimConfig;
+use flowline_sim::{OpcUaConfig, SimConfig};
 use serde::{Deserialize, Serialize};
 
 /// Every environment variable that sets a key starts with this.
@@ -65,6 +65,11 @@ pub struct SimSection {
     /// Where its fault-injection HTTP API listens; port 0 picks a free
     /// one. The default is `127.0.0.1:8020`.
     pub http_listen: String,
+    /// Where its OPC UA server listens; port 0 picks a free one. The
+    /// default is `127.0.0.1:4840`, the port OPC UA registers.
+    pub opcua_listen: String,
+    /// How its OPC UA server is secured and who may log in.
+    pub opcua: OpcUaConfig,
     /// The field's seed, step interval and scheduled faults.
     pub field: SimConfig,
 }
@@ -74,6 +79,8 @@ impl Default for SimSection {
         SimSection {
             modbus_listen: "127.0.0.1:5020".to_owned(),
             http_listen: "127.0.0.1:8020".to_owned(),
+            opcua_listen: "127.0.0.1:4840".to_owned(),
+            opcua: OpcUaConfig::default(),
             field: SimConfig::default(),
         }
     }
@@ -252,6 +259,7 @@ impl Config {
                 "127.0.0.1:5020",
             ),
             ("sim.http_listen", &self.sim.http_listen, "127.0.0.1:8020"),
+            ("sim.opcua_listen", &self.sim.opcua_listen, "127.0.0.1:4840"),
         ] {
             if address.parse::<SocketAddr>().is_err() {
                 problems.push((
@@ -263,6 +271,9 @@ impl Config {
         if let Err(error) = self.sim.field.validate() {
             let message = format!("expected {}, found {}", error.expected, error.found);
             problems.push((format!("sim.field.{}", error.key), message));
+        }
+        for (key, problem) in self.sim.opcua.problems() {
+            problems.push((format!("sim.opcua.{key}"), problem));
         }
         if !self.database.url.is_empty()
             && let Err(error) = flowline_db::check(&self.database.url)
@@ -465,7 +476,13 @@ pub fn load(
     }
 
     let origin_of = |key: &str| -> Origin {
-        if let Some(variable) = from_environment.get(key) {
+        // A variable that set a list or table is also where the problems
+        // inside it come from (`sim.opcua.users[1].user`).
+        let set_by = from_environment.iter().find(|(set, _)| {
+            key.strip_prefix(set.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+        if let Some((_, variable)) = set_by {
             return Origin::Environment(variable.clone());
         }
         match (file, &text) {
@@ -808,6 +825,41 @@ mod tests {
         let expected = "environment variable FLOWLINE_DATABASE_MAX_CONNECTIONS: \
                         database.max_connections: invalid value: integer `-1`";
         assert!(errors[0].starts_with(expected), "{errors:?}");
+    }
+
+    #[test]
+    fn the_simulators_opcua_settings_are_checked_by_key() {
+        let (_directory, path) =
+            write("[sim]\nopcua_listen = \"4840\"\n\n[sim.opcua]\nsecurity_none = false\n");
+        let errors = problems(load(
+            Some(&path),
+            env(&[(
+                "FLOWLINE_SIM_OPCUA_USERS",
+                r#"[{ user = "operator" }, { user = "operator", password_env = "X" }]"#,
+            )]),
+        ));
+        assert_eq!(
+            errors,
+            [
+                format!(
+                    "{}:2:1: sim.opcua_listen: expected IP:PORT such as 127.0.0.1:4840, \
+                     found `4840`",
+                    path.display()
+                ),
+                "environment variable FLOWLINE_SIM_OPCUA_USERS: sim.opcua.users[0]: expected \
+                 exactly one of password_file and password_env"
+                    .to_owned(),
+                "environment variable FLOWLINE_SIM_OPCUA_USERS: sim.opcua.users[1].user: user \
+                 `operator` is listed twice"
+                    .to_owned(),
+            ]
+        );
+        let loaded = load(None, env(&[("FLOWLINE_DATA_DIR", "/var/lib/flowline")])).unwrap();
+        let sim = &loaded.config.sim;
+        assert_eq!(
+            sim.opcua.pki_dir_under(&loaded.config.data_dir),
+            Path::new("/var/lib/flowline/pki/sim-opcua")
+        );
     }
 
     proptest::proptest! {

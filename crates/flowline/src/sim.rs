@@ -3,8 +3,11 @@
 //!
 //! The simulator builds the demo field of `[demo]` with the physics and
 //! faults of `[sim.field]`, steps it from the wall clock, serves every tag
-//! over Modbus TCP on `sim.modbus_listen`, and serves its fault-injection
-//! API over HTTP on `sim.http_listen` (see [`flowline_sim::router`]).
+//! over Modbus TCP on `sim.modbus_listen` and over OPC UA on
+//! `sim.opcua_listen` (secured as `[sim.opcua]` says, its certificate in
+//! `pki/sim-opcua` under `data_dir` by default), and serves its
+//! fault-injection API over HTTP on `sim.http_listen` (see
+//! [`flowline_sim::router`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,7 +17,7 @@ use anyhow::Context;
 use flowline_catalog::demo_field;
 use flowline_catalog::modbus::write_point_list;
 use flowline_core::Timestamp;
-use flowline_sim::{FaultSpec, Simulator, point_list};
+use flowline_sim::{FaultSpec, OpcUaServer, Simulator, point_list};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
@@ -22,10 +25,12 @@ use crate::config::Config;
 use crate::process::Process;
 
 /// Where a started simulator serves.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Served {
     /// Its Modbus TCP server.
     pub modbus: SocketAddr,
+    /// Its OPC UA server's endpoint URL.
+    pub opcua: String,
     /// Its fault-injection HTTP API.
     pub http: SocketAddr,
 }
@@ -57,6 +62,7 @@ pub async fn run(
     tracing::info!(
         admin = %format_args!("http://{}", process.admin_address),
         modbus = %served.modbus,
+        opcua = served.opcua,
         http = %format_args!("http://{}", served.http),
         startup_ms = process.startup_ms(),
         "simulator is up"
@@ -74,14 +80,22 @@ pub async fn start(process: &mut Process, config: &Config) -> anyhow::Result<Ser
 
     let modbus = bind(&config.sim.modbus_listen, "sim.modbus_listen").await?;
     let http = bind(&config.sim.http_listen, "sim.http_listen").await?;
+    let opcua = bind(&config.sim.opcua_listen, "sim.opcua_listen").await?;
+    let mut opcua_config = config.sim.opcua.clone();
+    opcua_config.pki_dir = opcua_config.pki_dir_under(&config.data_dir);
+    let opcua = OpcUaServer::new(Arc::clone(&sim), &document, &opcua_config, opcua)
+        .context("cannot start the simulator's OPC UA server (sim.opcua)")?;
     let served = Served {
         modbus: modbus.local_addr()?,
+        opcua: opcua.url().to_owned(),
         http: http.local_addr()?,
     };
 
     let shutdown = process.shutdown.clone();
     let stepping = Arc::clone(&sim);
     process.spawn(async move { Ok(flowline_sim::run(stepping, modbus, shutdown).await?) });
+    let shutdown = process.shutdown.clone();
+    process.spawn(async move { Ok(opcua.serve(shutdown).await?) });
     let shutdown = process.shutdown.clone();
     let api = flowline_sim::router(sim);
     process.spawn(async move {

@@ -5,9 +5,9 @@
 //! empty or when `--demo` asks), the catalog refresher that picks up
 //! changes made by other processes, the field simulator (with `--demo`, or
 //! when no field is configured: `gateway.modbus` and `gateway.opcua` both
-//! empty), and the gateway, which reads the simulator as one more Modbus
-//! endpoint. Later services join the same list.
-//! On SIGINT or SIGTERM each stops taking new work, finishes what it has
+//! empty), which serves Modbus TCP and OPC UA, and the gateway, which
+//! reads the simulator as one more Modbus endpoint. Later services join the
+//! same list. On SIGINT or SIGTERM each stops taking new work, finishes what it has
 //! within `shutdown_timeout_ms`, and the process exits.
 
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
     let mut gateway_config = config.gateway.clone();
     let served = if simulate {
         let served = sim::start(&mut process, config).await?;
-        add_simulator(&mut gateway_config, config, served);
+        add_simulator(&mut gateway_config, config, &served);
         Some(served)
     } else {
         None
@@ -63,8 +63,9 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
         wells,
         tags = snapshot.tags().len(),
         catalog_version = snapshot.version(),
-        simulator_modbus = served.map(|served| served.modbus.to_string()),
-        simulator_http = served.map(|served| format!("http://{}", served.http)),
+        simulator_modbus = served.as_ref().map(|served| served.modbus.to_string()),
+        simulator_opcua = served.as_ref().map(|served| served.opcua.as_str()),
+        simulator_http = served.as_ref().map(|served| format!("http://{}", served.http)),
         startup_ms = process.startup_ms(),
         "flowline is up"
     );
@@ -93,7 +94,7 @@ async fn load_demo(catalog: &Catalog, config: &Config) -> anyhow::Result<()> {
 /// Adds the simulator's Modbus server to the gateway's endpoints, serving
 /// the demo field's units (one per pad) so that configured endpoints keep
 /// the others.
-fn add_simulator(gateway: &mut GatewayConfig, config: &Config, served: Served) {
+fn add_simulator(gateway: &mut GatewayConfig, config: &Config, served: &Served) {
     let pads = u8::try_from(config.demo.pads).expect("bug: demo.pads is checked when loaded");
     gateway.modbus.push(ModbusEndpoint {
         name: SIM_ENDPOINT.to_owned(),

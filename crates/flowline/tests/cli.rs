@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use flowline_catalog::{DemoLayout, Document, Format, Protocol, demo_field};
+
 /// How long a test waits for `flowline up` to become ready. Generous: this
 /// is a deadlock guard, not a performance check (see bench/startup.sh).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,6 +26,7 @@ fn flowline(directory: &Path) -> Command {
     // parallel.
     command.env("FLOWLINE_SIM_MODBUS_LISTEN", "127.0.0.1:0");
     command.env("FLOWLINE_SIM_HTTP_LISTEN", "127.0.0.1:0");
+    command.env("FLOWLINE_SIM_OPCUA_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -223,6 +226,8 @@ fn up_runs_the_simulator_and_the_gateway_and_samples_flow() {
         .as_str()
         .unwrap()
         .to_owned();
+    let opcua = platform.ready["simulator_opcua"].as_str().unwrap();
+    assert!(opcua.starts_with("opc.tcp://127.0.0.1:"), "{opcua}");
 
     // Two full polls of the demo field's 156 tags reached the consumer.
     platform.metric_reaches("flowline_samples_consumed_total", 312.0);
@@ -280,6 +285,75 @@ fn the_simulators_point_list_lets_a_separate_gateway_read_it() {
     assert!(!readiness.contains("simulator"), "{readiness}");
 
     assert!(platform.stop().0.success());
+    assert!(sim.stop().0.success());
+}
+
+#[test]
+fn the_simulators_opcua_server_browses_into_the_catalog_and_the_gateway_reads_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let sim_directory = directory.path().join("sim");
+    std::fs::create_dir_all(&sim_directory).unwrap();
+    let sim = Platform::spawn(flowline(&sim_directory), "sim", &[], "simulator is up");
+    let url = sim.ready["opcua"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("opc.tcp://127.0.0.1:"), "{url}");
+    assert!(
+        sim_directory
+            .join("data/pki/sim-opcua/own/cert.der")
+            .is_file(),
+        "the certificate is made under data_dir"
+    );
+
+    // Browsing finds the demo field: every asset, and every tag with its
+    // unit, ranges, type and writability, bound to its node.
+    std::fs::write(
+        directory.path().join("flowline.toml"),
+        format!("[[gateway.opcua]]\nname = \"simulator\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let output = run(flowline(directory.path()).args(["catalog", "browse", "simulator"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let browsed = Document::parse(&stdout(&output), Format::Yaml).unwrap();
+    let demo = demo_field(DemoLayout::default());
+    let paths = |document: &Document| -> Vec<String> {
+        let mut paths: Vec<String> = document
+            .assets
+            .iter()
+            .map(|entry| entry.spec.path.to_string())
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(paths(&browsed), paths(&demo));
+    assert_eq!(browsed.tags.len(), demo.tags.len());
+    for entry in &demo.tags {
+        let wanted = &entry.spec;
+        let found = &browsed
+            .tags
+            .iter()
+            .find(|browsed| browsed.spec.path == wanted.path)
+            .unwrap_or_else(|| panic!("{} was not browsed", wanted.path))
+            .spec;
+        let path = &wanted.path;
+        assert_eq!(found.unit, wanted.unit, "{path}");
+        assert_eq!(found.data_type, wanted.data_type, "{path}");
+        assert_eq!(found.valid_range, wanted.valid_range, "{path}");
+        assert_eq!(found.engineering_range, wanted.engineering_range, "{path}");
+        assert_eq!(found.writable, wanted.writable, "{path}");
+        assert_eq!(found.description, wanted.description, "{path}");
+        let source = found.source.as_ref().unwrap();
+        assert_eq!(source.protocol, Protocol::OpcUa, "{path}");
+        assert_eq!(source.address, format!("nsu=urn:flowline:sim;s={path}"));
+    }
+
+    // Imported, the gateway reads it over OPC UA.
+    let output =
+        run(flowline(directory.path()).args(["catalog", "browse", "simulator", "--import"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let gateway = Platform::spawn(flowline(directory.path()), "gateway", &[], "gateway is up");
+    gateway.metric_reaches("flowline_gateway_device_up{device=\"simulator\"}", 1.0);
+    gateway.metric_reaches("flowline_samples_consumed_total", 2.0 * 156.0);
+
+    assert!(gateway.stop().0.success());
     assert!(sim.stop().0.success());
 }
 
@@ -356,6 +430,7 @@ fn config_check_names_file_line_and_key() {
     let output = run(flowline(directory.path())
         .env_remove("FLOWLINE_SIM_MODBUS_LISTEN")
         .env_remove("FLOWLINE_SIM_HTTP_LISTEN")
+        .env_remove("FLOWLINE_SIM_OPCUA_LISTEN")
         .args(["config", "check", example]));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
