@@ -43,6 +43,10 @@ pub struct NodeAddressError {
 const URI_PREFIX: &str = "nsu=";
 /// The namespace index prefix in text node ids.
 const INDEX_PREFIX: &str = "ns=";
+/// How a text node id's identifier starts: numeric, string, GUID, bytes.
+const IDENTIFIER_PREFIXES: [&str; 4] = ["i=", "s=", "g=", "b="];
+/// Why an identifier is refused.
+const EXPECTED_IDENTIFIER: &str = "expected i=NUMBER, s=TEXT, g=GUID or b=BASE64 as the identifier";
 
 impl NodeAddress {
     /// The address of `node`, naming its namespace by URI when `namespaces`
@@ -104,9 +108,17 @@ impl FromStr for NodeAddress {
         } else {
             (Namespace::Index(0), text)
         };
-        let identifier = identifier.parse::<Identifier>().map_err(|()| {
-            error("expected i=NUMBER, s=TEXT, g=GUID or b=BASE64 as the identifier")
-        })?;
+        // async-opcua slices off the first two bytes, which panics inside a
+        // character of more than one byte: check the prefix first.
+        let known = IDENTIFIER_PREFIXES
+            .iter()
+            .any(|prefix| identifier.starts_with(prefix));
+        if !known {
+            return Err(error(EXPECTED_IDENTIFIER));
+        }
+        let identifier = identifier
+            .parse::<Identifier>()
+            .map_err(|()| error(EXPECTED_IDENTIFIER))?;
         Ok(NodeAddress {
             namespace,
             identifier,
@@ -213,6 +225,18 @@ mod tests {
             "namespace `urn:elsewhere` of nsu=urn:elsewhere;i=7 is not in the server's \
              namespace array (3 namespaces)"
         );
+    }
+
+    #[test]
+    fn an_identifier_starting_with_a_multibyte_character_is_an_error_not_a_panic() {
+        // Each has a character that straddles byte 2 of the identifier.
+        for text in ["\u{FFFD}s=3", "ns=1;\u{1F6E2}", "nsu=urn:x;i\u{e9}"] {
+            let error = text.parse::<NodeAddress>().unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("invalid OPC UA node id `{text}`: {EXPECTED_IDENTIFIER}")
+            );
+        }
     }
 
     #[test]
