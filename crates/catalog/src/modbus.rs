@@ -653,6 +653,21 @@ pub fn read_point_list(text: &str) -> Result<Vec<Point>, Vec<RowError>> {
         };
         let path_text = cell("path").unwrap_or_default();
         let shown = Some(path_text.to_owned()).filter(|path| !path.is_empty());
+        // A cell holding `;` or `=` would splice keys of its own into the
+        // address text below, such as a table cell `input=9;offset`.
+        let spliced: Vec<String> = POINT_COLUMNS[1..POINT_COLUMNS.len() - 1]
+            .iter()
+            .filter_map(|column| Some((column, cell(column)?)))
+            .filter(|(_, value)| value.contains([';', '=']))
+            .map(|(column, value)| {
+                format!("{column}: expected a single value, found `{value}` with `;` or `=`")
+            })
+            .collect();
+        if !spliced.is_empty() {
+            let problems = spliced.into_iter();
+            errors.extend(problems.map(|problem| RowError::new(line, shown.clone(), problem)));
+            continue;
+        }
         // The columns spell the same address as the catalog's address text.
         let mut text = format!(
             "unit={};{}={}",
@@ -999,6 +1014,24 @@ mod point_list_tests {
         assert_eq!(
             lines,
             ["line 3: north/b: input 1..=1 overlaps `north/a` (line 2) at 0..=1 in unit 1"]
+        );
+    }
+
+    #[test]
+    fn a_cell_cannot_splice_keys_into_the_address() {
+        // Read as one address text, these cells would say input 9, offset 5.
+        let text = "path,unit,table,address,type\n\
+                    north/a,2;input=9,offset,5,f32\n\
+                    north/b,1,holding,3,u16;scale=10\n";
+        let errors = read_point_list(text).unwrap_err();
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "line 2: north/a: unit: expected a single value, found `2;input=9` with `;` or `=`",
+                "line 3: north/b: type: expected a single value, found `u16;scale=10` with `;` or \
+                 `=`"
+            ]
         );
     }
 

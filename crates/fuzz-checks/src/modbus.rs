@@ -122,7 +122,8 @@ pub fn point_list(data: &[u8]) {
 }
 
 /// Reads the point list again, cell by cell, and checks that every point
-/// lies in the unit, table and address its row's cells name.
+/// lies in the unit, table and address its row's cells name. The list
+/// was read without errors, so its rows and points pair up in order.
 fn check_cells(text: &str, points: &[Point]) {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -130,24 +131,22 @@ fn check_cells(text: &str, points: &[Point]) {
     let headers = reader.headers().expect("read once already").clone();
     let column = |name: &str| headers.iter().position(|header| header == name);
     let (unit, table, address) = (column("unit"), column("table"), column("address"));
+    let records: Vec<csv::StringRecord> = reader.records().flatten().collect();
+    assert_eq!(records.len(), points.len(), "one point a row");
 
-    for record in reader.records().flatten() {
-        let line = record.position().map(|position| position.line() as usize);
-        let Some(point) = points.iter().find(|point| point.line == line) else {
-            continue;
-        };
-        let found = &point.address;
-        let unit_cell = Some(cell(&record, unit)).filter(|unit| !unit.is_empty());
+    for (record, point) in records.iter().zip(points) {
+        let (found, row) = (&point.address, record.as_slice());
+        let unit_cell = Some(cell(record, unit)).filter(|unit| !unit.is_empty());
         assert_eq!(
             unit_cell.unwrap_or("1").parse::<u8>().ok(),
             Some(found.unit),
-            "line {line:?}: unit cell"
+            "unit of {row:?}"
         );
-        assert_eq!(cell(&record, table), found.table.name(), "line {line:?}");
+        assert_eq!(cell(record, table), found.table.name(), "table of {row:?}");
         assert_eq!(
-            cell(&record, address).parse::<u16>().ok(),
+            cell(record, address).parse::<u16>().ok(),
             Some(found.address),
-            "line {line:?}: address cell"
+            "address of {row:?}"
         );
     }
 }
