@@ -426,6 +426,22 @@ fn a_file_of_someone_else_in_the_spool_is_refused_by_name() {
 }
 
 #[test]
+fn a_segment_named_with_the_largest_id_is_an_error_not_an_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{}.seg", u64::MAX));
+    fs::write(&file, b"FLWSPOOL").unwrap();
+    let error = Spool::open(dir.path(), SpoolConfig::default()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{} is corrupt at offset 0: expected a segment id below 18446744073709551615, \
+             found 18446744073709551615: no id is left for the next segment",
+            file.display()
+        )
+    );
+}
+
+#[test]
 fn a_segment_from_a_newer_format_is_refused_by_version() {
     let dir = tempfile::tempdir().unwrap();
     let mut spool = Spool::open(dir.path(), SpoolConfig::default()).unwrap();

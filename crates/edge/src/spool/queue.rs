@@ -145,7 +145,10 @@ impl Spool {
         let stored_cursor = read_cursor(&dir)?;
         let cursor_segment = stored_cursor.map_or(0, |cursor| cursor.segment);
         let newest = listing.last().copied();
-        let next_id = newest.unwrap_or(0).max(cursor_segment) + 1;
+        let last_id = newest.unwrap_or(0).max(cursor_segment);
+        let next_id = last_id
+            .checked_add(1)
+            .ok_or_else(|| no_id_left(&dir, newest == Some(last_id)))?;
 
         let mut spool = Spool {
             dir,
@@ -682,6 +685,24 @@ fn list(dir: &Path) -> Result<Vec<u64>, SpoolError> {
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The error for a spool whose segment file name (`in_segment_name`) or
+/// cursor holds the largest segment id, which leaves no id for the next
+/// segment. Only damage or a hand-made file can get there: a spool would
+/// need 2^64 segments.
+fn no_id_left(dir: &Path, in_segment_name: bool) -> SpoolError {
+    let reason = format!(
+        "expected a segment id below {}, found {}: no id is left for the next segment",
+        u64::MAX,
+        u64::MAX
+    );
+    if in_segment_name {
+        SpoolError::corrupt(dir.join(segment::file_name(u64::MAX)), 0, reason)
+    } else {
+        // Where the cursor file holds its segment id.
+        SpoolError::corrupt(dir.join(CURSOR_FILE), 12, reason)
+    }
 }
 
 /// The cursor stored in `dir`, if there is one.
