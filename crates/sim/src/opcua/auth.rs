@@ -153,7 +153,72 @@ pub(super) fn token_ids(insecure: bool) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use opcua::types::MessageSecurityMode;
+
     use super::*;
+
+    fn endpoints() -> (ServerEndpoint, ServerEndpoint) {
+        let insecure = ServerEndpoint::new_none("/", &token_ids(true));
+        let secure = ServerEndpoint::new(
+            "/",
+            SecurityPolicy::Basic256Sha256,
+            MessageSecurityMode::SignAndEncrypt,
+            &token_ids(false),
+        );
+        (insecure, secure)
+    }
+
+    fn status(error: Error) -> StatusCode {
+        error.status()
+    }
+
+    #[tokio::test]
+    async fn anonymous_users_get_only_the_endpoint_without_security() {
+        let (insecure, secure) = endpoints();
+        let auth = Authenticator::new(vec![User::new("operator", "valve-7")]);
+        assert!(auth.authenticate_anonymous_token(&insecure).await.is_ok());
+        let refused = auth
+            .authenticate_anonymous_token(&secure)
+            .await
+            .unwrap_err();
+        assert_eq!(status(refused), StatusCode::BadIdentityTokenRejected);
+
+        let kinds = |endpoint| -> Vec<UserTokenType> {
+            auth.user_token_policies(endpoint)
+                .iter()
+                .map(|policy| policy.token_type)
+                .collect()
+        };
+        assert_eq!(kinds(&insecure), [UserTokenType::Anonymous]);
+        assert_eq!(kinds(&secure), [UserTokenType::UserName]);
+        let nobody = Authenticator::new(Vec::new());
+        assert!(nobody.user_token_policies(&secure).is_empty());
+    }
+
+    #[tokio::test]
+    async fn users_log_in_only_encrypted_and_a_stranger_looks_like_a_wrong_password() {
+        let (insecure, secure) = endpoints();
+        let auth = Authenticator::new(vec![User::new("operator", "valve-7")]);
+        let password = |text: &str| Password::new(text.to_owned());
+        let token = auth
+            .authenticate_username_identity_token(&secure, "operator", &password("valve-7"))
+            .await
+            .unwrap();
+        assert_eq!(token, UserToken("operator".to_owned()));
+
+        let in_clear = auth
+            .authenticate_username_identity_token(&insecure, "operator", &password("valve-7"))
+            .await
+            .unwrap_err();
+        assert_eq!(status(in_clear), StatusCode::BadIdentityTokenRejected);
+        for (user, guess) in [("operator", "valve-8"), ("intruder", "valve-7")] {
+            let refused = auth
+                .authenticate_username_identity_token(&secure, user, &password(guess))
+                .await
+                .unwrap_err();
+            assert_eq!(status(refused), StatusCode::BadUserAccessDenied, "{user}");
+        }
+    }
 
     #[test]
     fn a_user_accepts_its_own_password_only() {

@@ -24,6 +24,9 @@
 //!
 //! A bad reading never carries a number a client could mistake for a
 //! measurement.
+//!
+//! A write over OPC UA shows at once; one made over Modbus or the HTTP API
+//! shows with the next step's refresh.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
