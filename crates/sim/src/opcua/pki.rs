@@ -16,6 +16,9 @@
 //! in `rejected/` under the name the stack looks for in `trusted/`
 //! (`NAME [THUMBPRINT].der`): moving the file across trusts the client,
 //! without a restart.
+//!
+//! LIMITATION: a client certificate copied into `trusted/` under another
+//! name is not recognised; only the name the stack gives it counts.
 
 use std::path::Path;
 
