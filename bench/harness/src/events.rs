@@ -1,13 +1,18 @@
 //! Everything the harness logs, in one place: progress on standard
 //! error, so that standard output holds only the results.
 //!
-//! Fields: `benchmark`, `run`, `runs`, `address`, `pid`.
+//! Fields: `benchmark`, `run`, `runs`, `address`, `url`, `pid`.
 
 use std::net::SocketAddr;
 
 /// The simulator child listens.
 pub fn simulator_ready(address: SocketAddr, pads: u32, wells_per_pad: u32, pid: u32) {
     tracing::info!(%address, pads, wells_per_pad, pid, "simulator serving Modbus TCP");
+}
+
+/// The simulator child serves OPC UA too.
+pub fn simulator_serving_opcua(url: &str) {
+    tracing::info!(url, "simulator serving OPC UA");
 }
 
 /// A run of both sides finished.

@@ -1,6 +1,7 @@
-//! The peer: pymodbus's own client, run by `bench/peers/pymodbus_client.py`
-//! from `.venv`, reading exactly the requests the Flowline connector
-//! plans and decoding every point, as the connector does into samples.
+//! The peers' own clients, run by the scripts of `bench/peers` from
+//! `.venv` ([`PeerScript`]); for Modbus, pymodbus's client reading exactly
+//! the requests the Flowline connector plans and decoding every point, as
+//! the connector does into samples.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -64,18 +65,21 @@ pub fn reads_of(group: &PollGroup) -> anyhow::Result<Vec<PeerRead>> {
     Ok(reads)
 }
 
-/// The Python interpreter and the peer script.
+/// A peer's own client, run by a script of `bench/peers` with the Python
+/// of `.venv`: one job in, one line of JSON out.
 #[derive(Debug, Clone)]
-pub struct Pymodbus {
+pub struct PeerScript {
+    /// The peer's name, for errors: `pymodbus`, `asyncua`.
+    client: &'static str,
     /// `.venv/bin/python`.
     python: PathBuf,
-    /// `bench/peers/pymodbus_client.py`.
+    /// The script under `bench/peers`.
     script: PathBuf,
 }
 
-impl Pymodbus {
-    /// The peer run by `python` from `script`; both must exist.
-    pub fn new(python: &Path, script: &Path) -> anyhow::Result<Pymodbus> {
+impl PeerScript {
+    /// The peer `client` run by `python` from `script`; both must exist.
+    pub fn new(client: &'static str, python: &Path, script: &Path) -> anyhow::Result<PeerScript> {
         for (what, path) in [("python", python), ("peer script", script)] {
             if !path.exists() {
                 bail!(
@@ -84,24 +88,18 @@ impl Pymodbus {
                 );
             }
         }
-        Ok(Pymodbus {
+        Ok(PeerScript {
+            client,
             python: python.to_owned(),
             script: script.to_owned(),
         })
     }
 
-    /// Runs one job of the script against `server`: `job` is merged with
-    /// the server's address and written to a file the script reads; the
-    /// script's one line of JSON is the answer.
-    pub async fn run<T: DeserializeOwned>(
-        &self,
-        server: SocketAddr,
-        mut job: serde_json::Value,
-    ) -> anyhow::Result<T> {
-        job["host"] = server.ip().to_string().into();
-        job["port"] = server.port().into();
+    /// Runs one job of the script: `job` is written to a file the script
+    /// reads; the script's one line of JSON is the answer.
+    pub async fn run<T: DeserializeOwned>(&self, job: &serde_json::Value) -> anyhow::Result<T> {
         let mut file = tempfile::NamedTempFile::new()?;
-        file.write_all(&serde_json::to_vec(&job)?)?;
+        file.write_all(&serde_json::to_vec(job)?)?;
         file.flush()?;
         let output = tokio::process::Command::new(&self.python)
             .arg(&self.script)
@@ -112,16 +110,41 @@ impl Pymodbus {
             .with_context(|| format!("cannot run {}", self.python.display()))?;
         if !output.status.success() {
             bail!(
-                "the pymodbus client failed ({}): {}",
+                "the {} client failed ({}): {}",
+                self.client,
                 output.status,
                 String::from_utf8_lossy(&output.stderr)
             );
         }
         serde_json::from_slice(&output.stdout).with_context(|| {
             format!(
-                "expected one JSON object from the pymodbus client, found {:?}",
+                "expected one JSON object from the {} client, found {:?}",
+                self.client,
                 String::from_utf8_lossy(&output.stdout)
             )
         })
+    }
+}
+
+/// pymodbus's client, `bench/peers/pymodbus_client.py`.
+#[derive(Debug, Clone)]
+pub struct Pymodbus(PeerScript);
+
+impl Pymodbus {
+    /// The peer run by `python` from `script`; both must exist.
+    pub fn new(python: &Path, script: &Path) -> anyhow::Result<Pymodbus> {
+        PeerScript::new("pymodbus", python, script).map(Pymodbus)
+    }
+
+    /// Runs one job of the script against `server`: `job` merged with the
+    /// server's address.
+    pub async fn run<T: DeserializeOwned>(
+        &self,
+        server: SocketAddr,
+        mut job: serde_json::Value,
+    ) -> anyhow::Result<T> {
+        job["host"] = server.ip().to_string().into();
+        job["port"] = server.port().into();
+        self.0.run(&job).await
     }
 }
