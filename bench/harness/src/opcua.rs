@@ -1,7 +1,6 @@
 //! Connect time and the time to read 100 tags over OPC UA: the gateway's
-//! OPC UA client ([`OpcUaSession`]: endpoint discovery, certificate
-//! checks, secure channel, session, and reads decoded into samples)
-//! against asyncua's own client, reading the same nodes from the same
+//! OPC UA client (an [`OpcUaConnector`] reconnecting as a device task does,
+//! and reads decoded into samples) against asyncua's own client, reading the same nodes from the same
 //! simulator, run after run in one go, without security and anonymous,
 //! and over Basic256Sha256 SignAndEncrypt with a user name and password.
 
@@ -13,7 +12,8 @@ use anyhow::{Context, anyhow, bail};
 use flowline_catalog::{Document, demo_field};
 use flowline_core::{DataType, TagId};
 use flowline_edge::opcua::{
-    Identity, NodeAddress, OpcUaEndpoint, OpcUaPoint, OpcUaSession, SecurityMode, SecurityPolicy,
+    ConnectError, Identity, NodeAddress, OpcUaConnector, OpcUaEndpoint, OpcUaPoint, SecurityMode,
+    SecurityPolicy,
 };
 use flowline_sim::NAMESPACE_URI;
 use serde::Deserialize;
@@ -203,8 +203,9 @@ fn points(tags: &[String]) -> anyhow::Result<Vec<OpcUaPoint>> {
 }
 
 /// One run of the gateway's client: for each security setting, connects
-/// (each session closed before the next, untimed), then reads of every
-/// point over one session.
+/// of one connector (each session closed before the next, untimed; the
+/// first, untimed, also asks the server for its endpoints), then reads of
+/// every point over one session.
 async fn flowline_run(
     url: &str,
     files: &Files,
@@ -216,16 +217,13 @@ async fn flowline_run(
     let mut reads = Vec::new();
     for security in Security::ALL {
         let endpoint = security.endpoint(url, &files.flowline_pki(), &files.password);
-        let connect = async || {
-            OpcUaSession::connect(&endpoint)
-                .await
-                .map_err(|error| anyhow!("{}: {error}", security.name()))
-        };
+        let mut connector = OpcUaConnector::new(endpoint);
+        let failed = |error: ConnectError| anyhow!("{}: {error}", security.name());
 
         let mut timed = Vec::with_capacity(args.connects);
         for index in 0..args.warmup + args.connects {
             let started = Instant::now();
-            let session = connect().await?;
+            let session = connector.connect().await.map_err(failed)?;
             let took = started.elapsed();
             session.close().await;
             if index >= args.warmup {
@@ -235,7 +233,7 @@ async fn flowline_run(
         connects.push(timed);
 
         let figure = format!("read {} tags ({})", tags.len(), security.name());
-        let session = connect().await?;
+        let session = connector.connect().await.map_err(failed)?;
         let mut timed = Vec::with_capacity(args.reads);
         for index in 0..args.warmup + args.reads {
             let started = Instant::now();

@@ -15,8 +15,8 @@ use flowline_core::{AssetKind, DataType, EquipmentKind, Quality, Sample, TagId, 
 use flowline_edge::ChannelPublisher;
 use flowline_edge::opcua::{
     Acquisition, BrowseError, BrowseOptions, BrowseWarning, ConnectError, Identity, NodeAddress,
-    OpcUaDevice, OpcUaEndpoint, OpcUaHandle, OpcUaPoint, OpcUaSession, SecurityMode,
-    SecurityPolicy, WriteFailure,
+    OpcUaConnector, OpcUaDevice, OpcUaEndpoint, OpcUaHandle, OpcUaPoint, OpcUaSession,
+    SecurityMode, SecurityPolicy, WriteFailure,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -594,6 +594,65 @@ async fn a_wrong_password_or_anonymous_access_is_refused_clearly() {
              users; it offers Basic256Sha256/SignAndEncrypt (username)"
         ),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_to_a_server_with_a_new_certificate_reports_it_untrusted() {
+    let port = free_port();
+    let pki = tempfile::tempdir().unwrap();
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = AsyncuaServer::start(port, &["--secure", first_dir.path().to_str().unwrap()]);
+    let trusted = pki.path().join("trusted");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::copy(
+        first_dir.path().join("server.der"),
+        trusted.join("field-server.der"),
+    )
+    .unwrap();
+    let mut connector = OpcUaConnector::new(secured(port, pki.path(), PASSWORD));
+    connector.connect().await.unwrap().close().await;
+
+    // The same address now answers with a certificate nobody trusted: the
+    // reconnect with the endpoint kept from the first connect fails, and
+    // starting again from the start says why.
+    drop(first);
+    let second_dir = tempfile::tempdir().unwrap();
+    let _second = AsyncuaServer::start(port, &["--secure", second_dir.path().to_str().unwrap()]);
+    let error = connector.connect().await.unwrap_err();
+    assert!(
+        matches!(error, ConnectError::UntrustedServer { .. }),
+        "{error}"
+    );
+    let rejected: Vec<PathBuf> = std::fs::read_dir(pki.path().join("rejected"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(rejected.len(), 1, "the new certificate is kept for review");
+}
+
+#[tokio::test]
+async fn a_reconnect_to_a_server_that_dropped_the_open_endpoint_says_what_it_offers() {
+    let port = free_port();
+    let pki = tempfile::tempdir().unwrap();
+    let open = AsyncuaServer::start(port, &[]);
+    let mut connector = OpcUaConnector::new(endpoint(port, pki.path()));
+    connector.connect().await.unwrap().close().await;
+
+    // The endpoint kept from the first connect is gone: the reconnect
+    // fails with it, and starting again from the start says why.
+    drop(open);
+    let server_dir = tempfile::tempdir().unwrap();
+    let _secured = AsyncuaServer::start(port, &["--secure", server_dir.path().to_str().unwrap()]);
+    let started = Instant::now();
+    let error = connector.connect().await.unwrap_err();
+    assert!(
+        matches!(error, ConnectError::NoMatchingEndpoint { .. }),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a refused endpoint is no timeout"
     );
 }
 

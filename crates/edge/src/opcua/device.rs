@@ -34,7 +34,8 @@ use super::config::{Acquisition, Deadband, OpcUaEndpoint};
 use super::convert;
 use super::events::EndpointStatus;
 use super::session::{
-    KEEP_ALIVE_COUNT, MAX_NODES_PER_REQUEST, OpcUaSession, Status, WriteFailure, value_of,
+    KEEP_ALIVE_COUNT, MAX_NODES_PER_REQUEST, OpcUaConnector, OpcUaSession, Status, WriteFailure,
+    value_of,
 };
 use crate::SamplePublisher;
 
@@ -193,6 +194,7 @@ pub fn spawn<P: SamplePublisher>(
     };
     let status = EndpointStatus::new(&device.endpoint.name, &device.endpoint.url);
     let task = Task {
+        connector: OpcUaConnector::new(device.endpoint.clone()),
         device,
         publisher,
         writes: requests,
@@ -206,6 +208,9 @@ pub fn spawn<P: SamplePublisher>(
 /// The state of one device task.
 struct Task<P> {
     device: OpcUaDevice,
+    /// Opens the device's sessions, reconnecting directly after the
+    /// first.
+    connector: OpcUaConnector,
     publisher: Arc<P>,
     writes: mpsc::Receiver<WriteRequest>,
     shutdown: CancellationToken,
@@ -257,7 +262,7 @@ impl<P: SamplePublisher> Task<P> {
             let started = Instant::now();
             let attempt = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                attempt = OpcUaSession::connect(&self.device.endpoint) => attempt,
+                attempt = self.connector.connect() => attempt,
             };
             match attempt {
                 Ok(session) => {

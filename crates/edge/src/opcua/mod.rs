@@ -30,4 +30,4 @@ pub use config::{
 };
 pub use device::{ENDPOINT_ATTRIBUTE, OpcUaDevice, OpcUaHandle, OpcUaPoint, plan_devices, spawn};
 pub use naming::{SegmentError, path_segment};
-pub use session::{ConnectError, OpcUaSession, Status, WriteFailure};
+pub use session::{ConnectError, OpcUaConnector, OpcUaSession, Status, WriteFailure};

@@ -9,6 +9,20 @@
 //! stack's event loop and reports when the connection is lost; the session
 //! never reconnects on its own: the device task decides, with backoff.
 //!
+//! Whoever connects to one server again and again (a device task after
+//! each lost connection) keeps an [`OpcUaConnector`]: it remembers, from
+//! its last successful connect, the stack's client (the PKI directory
+//! prepared, the gateway's certificate and the password read) and, for an
+//! endpoint without security, the endpoint the server offered, so such a
+//! reconnect goes straight to the channel and the session. A secured
+//! endpoint is asked for every time: it carries the server's certificate,
+//! and a server whose certificate changed does not answer a channel
+//! opened with the old one (asyncua lets it time out). A reconnect that
+//! fails with what it remembered is tried again at once from the start,
+//! within the same timeout, so that its error is the one a first connect
+//! would report, and a certificate copied into the trust list meanwhile
+//! is found.
+//!
 //! Over an open session: [`OpcUaSession::read`] turns values into samples,
 //! [`OpcUaSession::write`] writes a value in the node's own type and reads
 //! it back.
@@ -30,9 +44,12 @@ use opcua::types::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::address::{Namespaces, NodeAddress};
-use super::config::{APPLICATION_NAME, APPLICATION_URI, Identity, OpcUaEndpoint, SCHEME};
+use super::config::{
+    APPLICATION_NAME, APPLICATION_URI, Identity, OpcUaEndpoint, SCHEME, SecurityPolicy,
+};
 use super::convert::{self, WireType};
 use super::device::OpcUaPoint;
 use super::pki::{self, PKI_LOCK, ServerCertificate};
@@ -366,21 +383,102 @@ impl fmt::Debug for OpcUaSession {
     }
 }
 
-impl OpcUaSession {
-    /// Opens a session on `endpoint` within its connect timeout; see the
-    /// module docs.
-    pub async fn connect(endpoint: &OpcUaEndpoint) -> Result<OpcUaSession, ConnectError> {
+/// Connects to one server, again and again, keeping what a reconnect can
+/// reuse; see the module docs.
+pub struct OpcUaConnector {
+    endpoint: OpcUaEndpoint,
+    /// What the last successful connect set up; `None` before the first
+    /// and after a failed one.
+    kept: Option<Kept>,
+}
+
+/// What a successful connect set up that the next one can reuse: all of
+/// it for an endpoint without security, all but the chosen endpoint for a
+/// secured one.
+struct Kept {
+    /// The stack's client: the PKI directory prepared and the gateway's
+    /// certificate and key made or found.
+    client: Client,
+    /// Who to log in as, the password read.
+    identity: IdentityToken,
+    /// The server endpoint chosen from what the server offered, with the
+    /// server's certificate.
+    chosen: EndpointDescription,
+}
+
+impl fmt::Debug for OpcUaConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpcUaConnector")
+            .field("endpoint", &self.endpoint.name)
+            .field("reconnects_directly", &self.kept.is_some())
+            .finish()
+    }
+}
+
+impl OpcUaConnector {
+    /// A connector for `endpoint` that has not connected yet.
+    pub fn new(endpoint: OpcUaEndpoint) -> OpcUaConnector {
+        OpcUaConnector {
+            endpoint,
+            kept: None,
+        }
+    }
+
+    /// Opens a session within the endpoint's connect timeout: with what
+    /// the last successful connect set up, or else (or if that fails) from
+    /// the start; see the module docs.
+    pub async fn connect(&mut self) -> Result<OpcUaSession, ConnectError> {
+        let mut deadline = None;
+        if let Some(kept) = self.kept.take() {
+            let until = Instant::now() + self.endpoint.connect_timeout();
+            deadline = Some(until);
+            let opening = async {
+                if self.endpoint.security_policy == SecurityPolicy::None {
+                    open_session(&self.endpoint, kept).await
+                } else {
+                    open(&self.endpoint, kept.client, kept.identity).await
+                }
+            };
+            match tokio::time::timeout_at(until, opening).await {
+                Ok(Ok((session, kept))) => {
+                    self.kept = Some(kept);
+                    return Ok(session);
+                }
+                // Start again from the start, below.
+                Ok(Err(_)) => {}
+                Err(_) => return Err(self.timed_out()),
+            }
+        }
+
         // Making the gateway's key on first use is slow and local: it does
         // not count against the connect timeout.
-        let (client, identity) = client(endpoint).await?;
-        let opening = open(endpoint, client, identity);
-        match tokio::time::timeout(endpoint.connect_timeout(), opening).await {
-            Ok(result) => result,
-            Err(_) => Err(ConnectError::Timeout {
-                endpoint: endpoint.name.clone(),
-                timeout_ms: endpoint.connect_timeout_ms,
-            }),
+        let (client, identity) = client(&self.endpoint).await?;
+        let until = deadline.unwrap_or_else(|| Instant::now() + self.endpoint.connect_timeout());
+        let opening = open(&self.endpoint, client, identity);
+        match tokio::time::timeout_at(until, opening).await {
+            Ok(Ok((session, kept))) => {
+                self.kept = Some(kept);
+                Ok(session)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(self.timed_out()),
         }
+    }
+
+    fn timed_out(&self) -> ConnectError {
+        ConnectError::Timeout {
+            endpoint: self.endpoint.name.clone(),
+            timeout_ms: self.endpoint.connect_timeout_ms,
+        }
+    }
+}
+
+impl OpcUaSession {
+    /// Opens a session on `endpoint` within its connect timeout, from the
+    /// start; see the module docs. To connect to the same server again,
+    /// keep an [`OpcUaConnector`] instead.
+    pub async fn connect(endpoint: &OpcUaEndpoint) -> Result<OpcUaSession, ConnectError> {
+        OpcUaConnector::new(endpoint.clone()).connect().await
     }
 
     /// The server's namespace array, read when the session opened.
@@ -563,11 +661,13 @@ pub(crate) fn value_of(node: NodeId) -> ReadValueId {
     ReadValueId::from(node)
 }
 
+/// Asks the server for its endpoints, chooses one, and opens a session
+/// on it.
 async fn open(
     endpoint: &OpcUaEndpoint,
-    mut client: Client,
+    client: Client,
     identity: IdentityToken,
-) -> Result<OpcUaSession, ConnectError> {
+) -> Result<(OpcUaSession, Kept), ConnectError> {
     let offered = client
         .get_server_endpoints_from_url(endpoint.url.as_str())
         .await
@@ -577,10 +677,24 @@ async fn open(
             status: error.status().into(),
         })?;
     let chosen = choose(endpoint, &identity, &offered)?;
-    let certificate = ServerCertificate::read(&chosen.server_certificate);
+    let kept = Kept {
+        client,
+        identity,
+        chosen,
+    };
+    open_session(endpoint, kept).await
+}
 
-    let (session, event_loop) = client
-        .connect_to_endpoint_directly(chosen, identity)
+/// Opens a secure channel and a session on the endpoint `kept` chose and
+/// reads the namespace array; gives `kept` back for the next connect.
+async fn open_session(
+    endpoint: &OpcUaEndpoint,
+    mut kept: Kept,
+) -> Result<(OpcUaSession, Kept), ConnectError> {
+    let certificate = ServerCertificate::read(&kept.chosen.server_certificate);
+    let (session, event_loop) = kept
+        .client
+        .connect_to_endpoint_directly(kept.chosen.clone(), kept.identity.clone())
         .map_err(|error| ConnectError::Refused {
             endpoint: endpoint.name.clone(),
             status: error.status().into(),
@@ -602,13 +716,14 @@ async fn open(
             endpoint: endpoint.name.clone(),
             status,
         })?;
-    Ok(OpcUaSession {
+    let session = OpcUaSession {
         endpoint: endpoint.name.clone(),
         session,
         link,
         namespaces,
         _driver: driver,
-    })
+    };
+    Ok((session, kept))
 }
 
 /// Runs the stack's event loop, reporting the connection's state.
@@ -650,7 +765,7 @@ async fn client(endpoint: &OpcUaEndpoint) -> Result<(Client, IdentityToken), Con
             .client()
             .map_err(|problems| setup(problems.join("; ")))?;
         let own = owned.pki_dir.join(pki::OWN_CERTIFICATE);
-        if owned.security_policy != super::config::SecurityPolicy::None && !own.exists() {
+        if owned.security_policy != SecurityPolicy::None && !own.exists() {
             return Err(setup(format!(
                 "cannot make the gateway's certificate {}",
                 own.display()
