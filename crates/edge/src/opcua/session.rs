@@ -699,6 +699,11 @@ async fn open_session(
             endpoint: endpoint.name.clone(),
             status: error.status().into(),
         })?;
+    // LIMITATION: the stack's event loop, before it opens the connection,
+    // sleeps until the instant it started; tokio's timer rounds that up to
+    // its next millisecond tick, so every session opening first waits up
+    // to 1 ms, about a third of a reconnect without security on loopback
+    // (bench/README.md, "OPC UA: connect and read 100 tags").
     let (report, mut link) = watch::channel(Link::Connecting);
     let driver = Driver(tokio::spawn(drive(event_loop, report)));
     let state = link
