@@ -52,7 +52,7 @@ mod writer;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -78,7 +78,7 @@ const CONTROL_DIR: &str = "control";
 /// How often the sync thread applies retention by age.
 const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// How long the sync thread sleeps, with nothing asked of it, before it
-/// checks whether the log was dropped.
+/// looks for work anyway.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
 
 /// The embedded log, open: see the module documentation. Cheap to clone;
@@ -86,8 +86,31 @@ const IDLE_WAKE: Duration = Duration::from_millis(500);
 /// one, and every producer and consumer, is dropped.
 #[derive(Debug, Clone)]
 pub struct EmbeddedBus {
+    /// Stops the sync thread when the last handle goes; dropped before
+    /// `inner`, so that the thread's reference is gone when `inner` is
+    /// dropped and the log closes at once.
+    _sync_thread: Arc<SyncThread>,
     /// The shared state.
     inner: Arc<Inner>,
+}
+
+/// The sync thread, stopped and joined when dropped.
+#[derive(Debug)]
+struct SyncThread {
+    /// Wakes the thread.
+    signal: Arc<Signal>,
+    /// The thread, until joined.
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for SyncThread {
+    fn drop(&mut self) {
+        self.signal.stop();
+        if let Some(handle) = self.handle.take() {
+            // A panic on the thread is a bug it has already reported.
+            let _ = handle.join();
+        }
+    }
 }
 
 /// Where each topic's partitions are in the flat list of partitions.
@@ -260,8 +283,11 @@ impl EmbeddedBus {
             signal: Arc::new(Signal::default()),
             _lock: lock,
         });
-        start_sync_thread(&inner)?;
-        Ok(EmbeddedBus { inner })
+        let sync_thread = start_sync_thread(&inner)?;
+        Ok(EmbeddedBus {
+            _sync_thread: Arc::new(sync_thread),
+            inner,
+        })
     }
 
     /// The log's directory.
@@ -411,25 +437,23 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.signal.stop();
         self.sync_round();
     }
 }
 
 /// Starts the thread that syncs `inner` as its policy says and applies
-/// retention every [`RETENTION_CHECK_INTERVAL`]; it stops when the log is
-/// dropped.
-fn start_sync_thread(inner: &Arc<Inner>) -> Result<(), BusError> {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+/// retention every [`RETENTION_CHECK_INTERVAL`], until it is stopped.
+fn start_sync_thread(inner: &Arc<Inner>) -> Result<SyncThread, BusError> {
     let signal = Arc::clone(&inner.signal);
     let interval = inner.config.sync_interval();
-    thread::Builder::new()
+    let thread_inner = Arc::clone(inner);
+    let handle = thread::Builder::new()
         .name("flowline-bus-sync".to_owned())
         .spawn(move || {
+            let inner = thread_inner;
             let mut last_retention = Instant::now();
             loop {
-                let stop = signal.wait(interval.unwrap_or(IDLE_WAKE));
-                let Some(inner) = weak.upgrade() else { return };
+                let stop = inner.signal.wait(interval.unwrap_or(IDLE_WAKE));
                 inner.sync_round();
                 if last_retention.elapsed() >= RETENTION_CHECK_INTERVAL {
                     last_retention = Instant::now();
@@ -443,7 +467,10 @@ fn start_sync_thread(inner: &Arc<Inner>) -> Result<(), BusError> {
             }
         })
         .map_err(|error| DiskError::io("start the sync thread of", &inner.dir, error))?;
-    Ok(())
+    Ok(SyncThread {
+        signal,
+        handle: Some(handle),
+    })
 }
 
 /// Cuts the records of `partition` that a transaction wrote after its

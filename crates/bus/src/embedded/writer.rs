@@ -509,3 +509,76 @@ impl Writer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use flowline_core::Timestamp;
+
+    use super::*;
+    use crate::api::{Bus, Consumer, OffsetReset, Producer, TransactionalProducer};
+    use crate::embedded::EmbeddedBus;
+    use crate::record::{ConsumedBatch, CorrelationId, Record};
+
+    /// A batch of `count` records for partition 0 with values `from..`.
+    fn batch(from: u8, count: u8) -> RecordBatch {
+        let mut batch = RecordBatch::new();
+        for value in from..from + count {
+            batch
+                .push(Record {
+                    key: b"k",
+                    value: &[value],
+                    timestamp: Timestamp::now(),
+                    correlation_id: CorrelationId::random(),
+                    headers: &[],
+                    partition: Some(0),
+                })
+                .unwrap();
+        }
+        batch
+    }
+
+    /// The values visible in `topic` partition 0 of `bus`.
+    async fn values(bus: &EmbeddedBus, topic: Topic) -> Vec<u8> {
+        let mut consumer = bus.consumer("check", OffsetReset::Earliest).unwrap();
+        consumer.assign(&[TopicPartition::new(topic, 0)]).unwrap();
+        let mut batch = ConsumedBatch::new();
+        consumer
+            .poll(&mut batch, 100, Duration::from_millis(10))
+            .await
+            .unwrap();
+        batch.iter().map(|record| record.value[0]).collect()
+    }
+
+    #[tokio::test]
+    async fn records_a_transaction_wrote_without_its_commit_record_are_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BusConfig {
+            partitions: 1,
+            ..BusConfig::default()
+        };
+        {
+            let bus = EmbeddedBus::open(dir.path(), config.clone()).unwrap();
+            let mut producer = bus.transactional_producer("t").unwrap();
+            producer.begin().unwrap();
+            producer.send(Topic::Alerts, &batch(0, 3)).await.unwrap();
+            producer.commit().await.unwrap();
+            let plain = bus.producer().unwrap();
+            plain.send(Topic::Alerts, &batch(3, 2)).await.unwrap();
+
+            // What a crash between a commit's records and its commit
+            // record leaves: the records, and no commit.
+            let mut marks = Vec::new();
+            let mut writer = bus.inner.writer();
+            writer
+                .write_batch(Topic::Alerts, &batch(5, 4), TRANSACTIONAL, &mut marks)
+                .unwrap();
+            assert_eq!(bus.inner.partitions[2].written_end(), 9);
+        }
+        let bus = EmbeddedBus::open(dir.path(), config).unwrap();
+        assert_eq!(values(&bus, Topic::Alerts).await, [0, 1, 2, 3, 4]);
+        assert_eq!(
+            bus.offsets(TopicPartition::new(Topic::Alerts, 0)).unwrap(),
+            (0, 5)
+        );
+    }
+}

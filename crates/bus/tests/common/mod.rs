@@ -29,7 +29,7 @@ pub fn open(dir: &Path, config: &BusConfig) -> EmbeddedBus {
 }
 
 /// A batch of records numbered `numbers`: key `key-N`, value `value-N`
-/// padded to 40 bytes, timestamp N µs after 2026-01-01.
+/// padded to 40 bytes, timestamp now.
 pub fn numbered(numbers: impl IntoIterator<Item = u64>) -> RecordBatch {
     numbered_in(numbers, None)
 }
@@ -37,6 +37,7 @@ pub fn numbered(numbers: impl IntoIterator<Item = u64>) -> RecordBatch {
 /// Like [`numbered`], all to `partition` if given.
 pub fn numbered_in(numbers: impl IntoIterator<Item = u64>, partition: Option<u32>) -> RecordBatch {
     let mut batch = RecordBatch::new();
+    let now = Timestamp::now();
     for n in numbers {
         let key = format!("key-{n}");
         let value = format!("value-{n:034}");
@@ -44,7 +45,7 @@ pub fn numbered_in(numbers: impl IntoIterator<Item = u64>, partition: Option<u32
             .push(Record {
                 key: key.as_bytes(),
                 value: value.as_bytes(),
-                timestamp: Timestamp::from_micros(1_767_225_600_000_000 + n as i64),
+                timestamp: now,
                 correlation_id: CorrelationId::random(),
                 headers: &[],
                 partition,
