@@ -99,6 +99,7 @@ struct Files {
 }
 
 impl Files {
+    /// A fresh directory holding the password file.
     fn new() -> anyhow::Result<Files> {
         let dir = tempfile::tempdir().context("cannot make a directory for the benchmark")?;
         let password = dir.path().join("bench.password");
@@ -122,7 +123,9 @@ impl Files {
 /// were asked for, each timed duration in microseconds.
 #[derive(Debug, Deserialize)]
 struct PeerLatency {
+    /// Each timed connect.
     connect_us: Vec<Vec<f64>>,
+    /// Each timed read of every node.
     read_us: Vec<Vec<f64>>,
 }
 

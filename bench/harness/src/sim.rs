@@ -196,6 +196,8 @@ impl SimProcess {
         SimProcess::spawn(args, Some(password_file))
     }
 
+    /// Starts the child, serving OPC UA too when there is a password file,
+    /// and reads the lines it prints once it listens.
     fn spawn(args: &SimArgs, opcua_password_file: Option<&Path>) -> anyhow::Result<SimProcess> {
         let binary = std::env::current_exe().context("cannot find this binary")?;
         let mut command = Command::new(binary);

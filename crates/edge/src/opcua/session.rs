@@ -386,6 +386,7 @@ impl fmt::Debug for OpcUaSession {
 /// Connects to one server, again and again, keeping what a reconnect can
 /// reuse; see the module docs.
 pub struct OpcUaConnector {
+    /// The server and how to reach it.
     endpoint: OpcUaEndpoint,
     /// What the last successful connect set up; `None` before the first
     /// and after a failed one.
@@ -465,6 +466,7 @@ impl OpcUaConnector {
         }
     }
 
+    /// The error of a connect that took longer than the timeout.
     fn timed_out(&self) -> ConnectError {
         ConnectError::Timeout {
             endpoint: self.endpoint.name.clone(),
