@@ -7,6 +7,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use flowline_bus::disk::DiskError;
+
 /// Why a spool operation failed. Unless the variant says otherwise, the
 /// spool is unchanged and the operation may be retried.
 #[derive(Debug, thiserror::Error)]
@@ -134,13 +136,50 @@ impl SpoolError {
             source,
         }
     }
+}
 
-    /// Damage at `offset` of `path`.
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: String) -> Self {
-        SpoolError::Corrupt {
-            path: path.into(),
-            offset,
-            reason,
+impl From<DiskError> for SpoolError {
+    fn from(error: DiskError) -> Self {
+        match error {
+            DiskError::Io {
+                action,
+                path,
+                source,
+            } => SpoolError::Io {
+                action,
+                path,
+                source,
+            },
+            DiskError::Locked { dir } => SpoolError::Locked { dir },
+            DiskError::Foreign {
+                path,
+                expected,
+                found,
+                ..
+            } => SpoolError::Foreign {
+                path,
+                expected,
+                found,
+            },
+            DiskError::UnsupportedVersion {
+                path,
+                found,
+                supported,
+                ..
+            } => SpoolError::UnsupportedVersion {
+                path,
+                found,
+                supported,
+            },
+            DiskError::Corrupt {
+                path,
+                offset,
+                reason,
+            } => SpoolError::Corrupt {
+                path,
+                offset,
+                reason,
+            },
         }
     }
 }

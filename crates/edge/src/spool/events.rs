@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::error::SpoolError;
-use super::segment::Cut;
+use flowline_bus::disk::Cut;
 
 /// Shortest time between two reports of the same ongoing trouble.
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(60);
@@ -56,7 +56,7 @@ pub(crate) fn torn_tail_cut(path: &Path, cut: &Cut) {
         file = %path.display(),
         offset = cut.offset,
         bytes = cut.bytes,
-        intact_records = cut.intact_records,
+        intact_records = cut.intact_frames,
         reason = %cut.reason,
         "spool: cut the damaged tail a crash left in a segment"
     );

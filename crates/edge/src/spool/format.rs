@@ -33,116 +33,32 @@
 
 use std::path::Path;
 
+use flowline_bus::disk::{self, DiskError, FLAG_INTERVAL_SYNC, FileKind, FrameHeader};
 use flowline_core::Sample;
 
 use super::error::SpoolError;
 
-/// First bytes of every segment file.
-pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"FLWSPOOL";
-/// First bytes of the cursor file.
-pub(crate) const CURSOR_MAGIC: [u8; 8] = *b"FLWCURSR";
+/// Spool segments: the layout of `flowline_bus::disk` with the spool's
+/// magic. A frame's meta is the number of samples in its batch.
+pub(crate) const SEGMENT: FileKind = FileKind {
+    magic: *b"FLWSPOOL",
+    version: FORMAT_VERSION,
+    known_flags: FLAG_INTERVAL_SYNC,
+    name: "spool segment",
+    format: "spool",
+};
+/// The cursor file: only its magic and version are checked this way.
+const CURSOR: FileKind = FileKind {
+    magic: *b"FLWCURSR",
+    version: FORMAT_VERSION,
+    known_flags: 0,
+    name: "spool segment",
+    format: "spool",
+};
 /// The format version this build reads and writes, for segments and cursor.
-pub(crate) const FORMAT_VERSION: u16 = 1;
-/// Size of a segment header, in bytes.
-pub(crate) const SEGMENT_HEADER_LEN: usize = 24;
-/// Size of a record header, in bytes.
-pub(crate) const RECORD_HEADER_LEN: usize = 16;
+const FORMAT_VERSION: u16 = 1;
 /// Size of the cursor file, in bytes.
 pub(crate) const CURSOR_LEN: usize = 32;
-/// Segment flag: the segment was written with interval fsync, so a crash
-/// may have left damage anywhere in its unsynced tail.
-pub(crate) const FLAG_INTERVAL_SYNC: u16 = 1;
-/// Every flag this build knows; a segment with others is from a newer build.
-const KNOWN_FLAGS: u16 = FLAG_INTERVAL_SYNC;
-
-/// The decoded header of a segment file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SegmentHeader {
-    /// The segment's id.
-    pub(crate) id: u64,
-    /// Its flags, such as [`FLAG_INTERVAL_SYNC`].
-    pub(crate) flags: u16,
-}
-
-impl SegmentHeader {
-    /// The header's bytes.
-    pub(crate) fn encode(self) -> [u8; SEGMENT_HEADER_LEN] {
-        let mut bytes = [0; SEGMENT_HEADER_LEN];
-        bytes[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        bytes[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        bytes[10..12].copy_from_slice(&self.flags.to_le_bytes());
-        bytes[12..20].copy_from_slice(&self.id.to_le_bytes());
-        let crc = crc32fast::hash(&bytes[0..20]);
-        bytes[20..24].copy_from_slice(&crc.to_le_bytes());
-        bytes
-    }
-
-    /// Reads the header at the start of `bytes`, the first bytes of the
-    /// file `path` (fewer than a header if the file is shorter).
-    pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<SegmentHeader, SpoolError> {
-        check_magic(bytes, &SEGMENT_MAGIC, path)?;
-        let Some(bytes) = bytes.first_chunk::<SEGMENT_HEADER_LEN>() else {
-            return Err(SpoolError::corrupt(
-                path,
-                0,
-                format!(
-                    "expected a {SEGMENT_HEADER_LEN}-byte segment header, found a file of {} bytes",
-                    bytes.len()
-                ),
-            ));
-        };
-        check_version(u16_at(bytes, 8), path)?;
-        check_crc(&bytes[0..20], u32_at(bytes, 20), path, "segment header")?;
-        let flags = u16_at(bytes, 10);
-        if flags & !KNOWN_FLAGS != 0 {
-            return Err(SpoolError::corrupt(
-                path,
-                10,
-                format!("expected segment flags within {KNOWN_FLAGS:#06x}, found {flags:#06x}"),
-            ));
-        }
-        Ok(SegmentHeader {
-            id: u64_at(bytes, 12),
-            flags,
-        })
-    }
-}
-
-/// The decoded header of a record whose own checksum matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordHeader {
-    /// Size of the payload, in bytes.
-    pub(crate) payload_len: u32,
-    /// Samples in the batch.
-    pub(crate) samples: u32,
-    /// CRC-32 of the payload.
-    pub(crate) payload_crc: u32,
-}
-
-impl RecordHeader {
-    /// Reads a record header; `None` when its checksum does not match, so
-    /// nothing in it can be trusted.
-    pub(crate) fn decode(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<RecordHeader> {
-        if crc32fast::hash(&bytes[0..12]) != u32_at(bytes, 12) {
-            return None;
-        }
-        Some(RecordHeader {
-            payload_len: u32_at(bytes, 0),
-            samples: u32_at(bytes, 4),
-            payload_crc: u32_at(bytes, 8),
-        })
-    }
-
-    /// Size of the whole record, header included, in bytes.
-    pub(crate) fn record_len(self) -> u64 {
-        RECORD_HEADER_LEN as u64 + u64::from(self.payload_len)
-    }
-
-    /// Whether `payload` is the payload this header describes.
-    pub(crate) fn matches(self, payload: &[u8]) -> bool {
-        payload.len() == self.payload_len as usize && crc32fast::hash(payload) == self.payload_crc
-    }
-}
 
 /// Encodes `samples` as one record into `buffer`, replacing its contents;
 /// the buffer is reused from batch to batch.
@@ -151,58 +67,50 @@ impl RecordHeader {
 /// buffer must grow.
 pub(crate) fn encode_record(samples: &[Sample], buffer: &mut Vec<u8>) -> Result<(), SpoolError> {
     buffer.clear();
-    buffer.extend_from_slice(&[0; RECORD_HEADER_LEN]);
+    let start = disk::start_frame(buffer);
     postcard::to_io(samples, &mut *buffer).map_err(|source| SpoolError::Encode {
         samples: samples.len(),
         source,
     })?;
-
-    let payload_len = buffer.len() - RECORD_HEADER_LEN;
-    let (Ok(payload_len), Ok(count)) = (u32::try_from(payload_len), u32::try_from(samples.len()))
-    else {
-        return Err(SpoolError::BatchTooLarge {
-            samples: samples.len(),
-            bytes: buffer.len() as u64,
-            limit: u64::from(u32::MAX),
-        });
-    };
-    let payload_crc = crc32fast::hash(&buffer[RECORD_HEADER_LEN..]);
-    buffer[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    buffer[4..8].copy_from_slice(&count.to_le_bytes());
-    buffer[8..12].copy_from_slice(&payload_crc.to_le_bytes());
-    let header_crc = crc32fast::hash(&buffer[0..12]);
-    buffer[12..16].copy_from_slice(&header_crc.to_le_bytes());
-    Ok(())
+    let finished = u32::try_from(samples.len())
+        .ok()
+        .and_then(|count| disk::finish_frame(buffer, start, count).ok());
+    finished.ok_or_else(|| SpoolError::BatchTooLarge {
+        samples: samples.len(),
+        bytes: buffer.len() as u64,
+        limit: u64::from(u32::MAX),
+    })
 }
 
 /// Decodes the payload of the record at `offset` of `path`, checking that
 /// it holds as many samples as its header says.
 pub(crate) fn decode_payload(
     payload: &[u8],
-    header: RecordHeader,
+    header: FrameHeader,
     path: &Path,
     offset: u64,
 ) -> Result<Vec<Sample>, SpoolError> {
     let samples: Vec<Sample> = postcard::from_bytes(payload).map_err(|error| {
-        SpoolError::corrupt(
+        DiskError::corrupt(
             path,
             offset,
             format!(
                 "expected a batch of {} samples, found undecodable bytes ({error})",
-                header.samples
+                header.meta
             ),
         )
     })?;
-    if samples.len() != header.samples as usize {
-        return Err(SpoolError::corrupt(
+    if samples.len() != header.meta as usize {
+        return Err(DiskError::corrupt(
             path,
             offset,
             format!(
                 "expected {} samples as the record header says, found {}",
-                header.samples,
+                header.meta,
                 samples.len()
             ),
-        ));
+        )
+        .into());
     }
     Ok(samples)
 }
@@ -220,7 +128,7 @@ impl CursorRecord {
     /// The cursor file's bytes.
     pub(crate) fn encode(self) -> [u8; CURSOR_LEN] {
         let mut bytes = [0; CURSOR_LEN];
-        bytes[0..8].copy_from_slice(&CURSOR_MAGIC);
+        bytes[0..8].copy_from_slice(&CURSOR.magic);
         bytes[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         bytes[12..20].copy_from_slice(&self.segment.to_le_bytes());
         bytes[20..28].copy_from_slice(&self.offset.to_le_bytes());
@@ -231,86 +139,30 @@ impl CursorRecord {
 
     /// Reads the cursor file `path`, whose contents are `bytes`.
     pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<CursorRecord, SpoolError> {
-        check_magic(bytes, &CURSOR_MAGIC, path)?;
+        disk::check_magic(bytes, &CURSOR, path)?;
         let Ok(bytes) = <&[u8; CURSOR_LEN]>::try_from(bytes) else {
-            return Err(SpoolError::corrupt(
+            return Err(DiskError::corrupt(
                 path,
                 0,
                 format!(
                     "expected a cursor of {CURSOR_LEN} bytes, found {} bytes",
                     bytes.len()
                 ),
-            ));
+            )
+            .into());
         };
-        check_version(u16_at(bytes, 8), path)?;
-        check_crc(&bytes[0..28], u32_at(bytes, 28), path, "cursor")?;
+        disk::check_version(disk::u16_at(bytes, 8), &CURSOR, path)?;
+        disk::check_crc(&bytes[0..28], disk::u32_at(bytes, 28), path, "cursor")?;
         Ok(CursorRecord {
-            segment: u64_at(bytes, 12),
-            offset: u64_at(bytes, 20),
+            segment: disk::u64_at(bytes, 12),
+            offset: disk::u64_at(bytes, 20),
         })
     }
 }
 
-/// Refuses a file that does not start with `magic`: a file of someone
-/// else's, or one cut short before its magic was written.
-fn check_magic(bytes: &[u8], magic: &[u8; 8], path: &Path) -> Result<(), SpoolError> {
-    let found = &bytes[..bytes.len().min(magic.len())];
-    if found == magic {
-        return Ok(());
-    }
-    Err(SpoolError::Foreign {
-        path: path.to_owned(),
-        expected: String::from_utf8_lossy(magic).into_owned(),
-        found: String::from_utf8_lossy(found).into_owned(),
-    })
-}
-
-/// Refuses a format version other than this build's.
-fn check_version(found: u16, path: &Path) -> Result<(), SpoolError> {
-    if found == FORMAT_VERSION {
-        return Ok(());
-    }
-    Err(SpoolError::UnsupportedVersion {
-        path: path.to_owned(),
-        found,
-        supported: FORMAT_VERSION,
-    })
-}
-
-/// Refuses a header whose checksum does not match; `what` names it.
-fn check_crc(covered: &[u8], stored: u32, path: &Path, what: &str) -> Result<(), SpoolError> {
-    let computed = crc32fast::hash(covered);
-    if computed == stored {
-        return Ok(());
-    }
-    Err(SpoolError::corrupt(
-        path,
-        0,
-        format!("expected {what} checksum {computed:#010x}, found {stored:#010x}"),
-    ))
-}
-
-/// The little-endian u16 at `at`; the caller has checked the length.
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
-}
-
-/// The little-endian u32 at `at`; the caller has checked the length.
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
-}
-
-/// The little-endian u64 at `at`; the caller has checked the length.
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
-}
-
 #[cfg(test)]
 mod tests {
+    use flowline_bus::disk::SegmentHeader;
     use flowline_core::{TagId, Timestamp, Value};
 
     use super::*;
@@ -325,7 +177,7 @@ mod tests {
             id: 7,
             flags: FLAG_INTERVAL_SYNC,
         }
-        .encode();
+        .encode(&SEGMENT);
         let mut expected = Vec::new();
         expected.extend_from_slice(b"FLWSPOOL"); // magic
         expected.extend_from_slice(&[0x01, 0x00]); // format version 1
@@ -335,7 +187,7 @@ mod tests {
         expected.extend_from_slice(&crc.to_le_bytes()); // checksum of the 20 bytes above
         assert_eq!(bytes.as_slice(), expected.as_slice());
         assert_eq!(
-            SegmentHeader::decode(&bytes, path()).unwrap(),
+            SegmentHeader::decode(&bytes, &SEGMENT, path()).unwrap(),
             SegmentHeader {
                 id: 7,
                 flags: FLAG_INTERVAL_SYNC
@@ -345,7 +197,8 @@ mod tests {
 
     #[test]
     fn a_file_of_someone_else_is_refused_as_foreign() {
-        let error = SegmentHeader::decode(b"PK\x03\x04 a zip file, say", path()).unwrap_err();
+        let error =
+            SegmentHeader::decode(b"PK\x03\x04 a zip file, say", &SEGMENT, path()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "/spool/00000000000000000007.seg is not a Flowline spool segment: expected magic \
@@ -355,9 +208,9 @@ mod tests {
 
     #[test]
     fn a_segment_from_a_newer_format_is_refused_by_version() {
-        let mut bytes = SegmentHeader { id: 7, flags: 0 }.encode();
+        let mut bytes = SegmentHeader { id: 7, flags: 0 }.encode(&SEGMENT);
         bytes[8] = 2; // format version 2
-        let error = SegmentHeader::decode(&bytes, path()).unwrap_err();
+        let error = SegmentHeader::decode(&bytes, &SEGMENT, path()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "/spool/00000000000000000007.seg is in spool format version 2; this build reads \
@@ -367,9 +220,9 @@ mod tests {
 
     #[test]
     fn a_damaged_segment_header_is_corrupt_at_offset_zero() {
-        let mut bytes = SegmentHeader { id: 7, flags: 0 }.encode();
+        let mut bytes = SegmentHeader { id: 7, flags: 0 }.encode(&SEGMENT);
         bytes[12] ^= 0x40; // segment id flipped
-        let error = SegmentHeader::decode(&bytes, path()).unwrap_err();
+        let error = SegmentHeader::decode(&bytes, &SEGMENT, path()).unwrap_err();
         assert!(
             error.to_string().starts_with(
                 "/spool/00000000000000000007.seg is corrupt at offset 0: expected segment header \
@@ -399,9 +252,9 @@ mod tests {
         expected.extend_from_slice(&payload);
         assert_eq!(buffer, expected);
 
-        let header = RecordHeader::decode(buffer[..16].try_into().unwrap()).unwrap();
+        let header = FrameHeader::decode(buffer[..16].try_into().unwrap()).unwrap();
         assert!(header.matches(&buffer[16..]));
-        assert_eq!(header.record_len(), buffer.len() as u64);
+        assert_eq!(header.frame_len(), buffer.len() as u64);
         assert_eq!(
             decode_payload(&buffer[16..], header, path(), 24).unwrap(),
             vec![sample]
@@ -414,7 +267,7 @@ mod tests {
         let mut buffer = Vec::new();
         encode_record(&[sample], &mut buffer).unwrap();
         buffer[1] ^= 0x01; // payload_len off by 256
-        assert_eq!(RecordHeader::decode(buffer[..16].try_into().unwrap()), None);
+        assert_eq!(FrameHeader::decode(buffer[..16].try_into().unwrap()), None);
     }
 
     #[test]

@@ -9,8 +9,7 @@
 //! as dropped, so the poller is never held up by a full buffer.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,13 +19,13 @@ use flowline_core::Sample;
 use super::config::{FsyncMode, SpoolConfig};
 use super::error::SpoolError;
 use super::events;
-use super::format::{CursorRecord, FLAG_INTERVAL_SYNC, SEGMENT_HEADER_LEN, encode_record};
-use super::segment::{self, TEMPORARY_SUFFIX};
+use flowline_bus::disk::{self, DiskError, FLAG_INTERVAL_SYNC, SEGMENT_HEADER_LEN};
+
+use super::format::{CursorRecord, encode_record};
+use super::segment::{self, SEGMENT_SUFFIX};
 
 /// Name of the cursor file in the spool directory.
 const CURSOR_FILE: &str = "cursor";
-/// Name of the cursor file while it is being replaced.
-const CURSOR_TEMPORARY_FILE: &str = "cursor.tmp";
 /// Name of the lock file that keeps a second spool out of the directory.
 const LOCK_FILE: &str = "lock";
 /// Where the first record of a segment starts.
@@ -139,7 +138,7 @@ impl Spool {
         let dir = dir.as_ref().to_owned();
         config.validate()?;
         fs::create_dir_all(&dir).map_err(|error| SpoolError::io("create", &dir, error))?;
-        let lock = lock(&dir)?;
+        let lock = disk::lock_dir(&dir, LOCK_FILE)?;
 
         let listing = list(&dir)?;
         let stored_cursor = read_cursor(&dir)?;
@@ -248,7 +247,7 @@ impl Spool {
             while position.offset < segment.bytes {
                 let file = reader_for(&mut self.reader, segment)?;
                 let header = segment::read_record_header(file, &segment.path, position.offset)?;
-                let count = header.samples as usize;
+                let count = header.meta as usize;
                 if !batches.is_empty() && taken + count > max_samples {
                     return Ok(batches);
                 }
@@ -260,8 +259,8 @@ impl Spool {
                     &mut self.read_buffer,
                 )?;
 
-                position.offset += header.record_len();
-                position.samples_before += u64::from(header.samples);
+                position.offset += header.frame_len();
+                position.samples_before += u64::from(header.meta);
                 position.records_before += 1;
                 batches.push(SpooledBatch {
                     samples,
@@ -499,7 +498,7 @@ impl Spool {
         if removed_any {
             // Without this a crash could bring deleted segments back, and
             // with them samples already counted as dropped.
-            segment::sync_dir(&self.dir)?;
+            disk::sync_dir(&self.dir)?;
         }
         Ok(())
     }
@@ -586,16 +585,8 @@ impl Spool {
             offset: position.offset,
         }
         .encode();
-        let temporary = self.dir.join(CURSOR_TEMPORARY_FILE);
-        let mut file = File::create(&temporary)
-            .map_err(|error| SpoolError::io("create", &temporary, error))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|error| SpoolError::io("write", &temporary, error))?;
-        let path = self.dir.join(CURSOR_FILE);
-        fs::rename(&temporary, &path)
-            .map_err(|error| SpoolError::io("rename", &temporary, error))?;
-        segment::sync_dir(&self.dir)
+        disk::create_durably(&self.dir, CURSOR_FILE, &bytes)?;
+        Ok(())
     }
 
     /// The newest segment, if appends go to it.
@@ -648,42 +639,13 @@ fn delete_acknowledged(path: &Path) {
     }
 }
 
-/// Takes the lock file of `dir`; fails if another spool holds it.
-fn lock(dir: &Path) -> Result<File, SpoolError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|error| SpoolError::io("open", &path, error))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(SpoolError::Locked {
-            dir: dir.to_owned(),
-        }),
-        Err(TryLockError::Error(error)) => Err(SpoolError::io("lock", path, error)),
-    }
-}
-
 /// The ids of the segments in `dir`, in order, after removing temporary
 /// files an interrupted write left. Other files are left alone.
 fn list(dir: &Path) -> Result<Vec<u64>, SpoolError> {
-    let entries = fs::read_dir(dir).map_err(|error| SpoolError::io("list", dir, error))?;
-    let mut ids = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|error| SpoolError::io("list", dir, error))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(id) = segment::parse_file_name(name) {
-            ids.push(id);
-        } else if name.ends_with(TEMPORARY_SUFFIX) {
-            let path = entry.path();
-            fs::remove_file(&path).map_err(|error| SpoolError::io("remove", &path, error))?;
-            events::stale_file_removed(&path);
-        }
-    }
-    ids.sort_unstable();
+    let (ids, stale) = disk::list_ids(dir, SEGMENT_SUFFIX)?;
+    stale
+        .iter()
+        .for_each(|path| events::stale_file_removed(path));
     Ok(ids)
 }
 
@@ -698,10 +660,10 @@ fn no_id_left(dir: &Path, in_segment_name: bool) -> SpoolError {
         u64::MAX
     );
     if in_segment_name {
-        SpoolError::corrupt(dir.join(segment::file_name(u64::MAX)), 0, reason)
+        DiskError::corrupt(dir.join(segment::file_name(u64::MAX)), 0, reason).into()
     } else {
         // Where the cursor file holds its segment id.
-        SpoolError::corrupt(dir.join(CURSOR_FILE), 12, reason)
+        DiskError::corrupt(dir.join(CURSOR_FILE), 12, reason).into()
     }
 }
 
