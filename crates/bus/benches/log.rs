@@ -24,9 +24,11 @@ const BATCH_RECORDS: u64 = 1_000;
 const VALUE_BYTES: usize = 40;
 
 /// One batch: keys of a thousand tags spread over the partitions, 40-byte
-/// values, one correlation id for the batch as the gateway sends a poll.
+/// values, one correlation id for the batch as the gateway sends a poll,
+/// stamped now so that retention by age keeps them.
 fn batch() -> RecordBatch {
     let correlation_id = CorrelationId::random();
+    let now = Timestamp::now();
     let mut batch = RecordBatch::new();
     let value = [0x5a; VALUE_BYTES];
     for tag in 0..BATCH_RECORDS {
@@ -35,7 +37,7 @@ fn batch() -> RecordBatch {
             .push(Record {
                 key: key.as_bytes(),
                 value: &value,
-                timestamp: Timestamp::from_micros(1_767_225_600_000_000 + tag as i64),
+                timestamp: now,
                 correlation_id,
                 headers: &[],
                 partition: None,

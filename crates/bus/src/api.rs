@@ -133,7 +133,7 @@ pub trait Consumer: Send {
     fn position(&self, partition: TopicPartition) -> Option<u64>;
 
     /// Commits `offsets` for the group, outside any transaction; durable
-    /// when this returns.
+    /// when this returns, as the backend's policy says.
     fn commit(
         &mut self,
         offsets: &[CommitOffset],
@@ -177,7 +177,9 @@ pub trait TransactionalProducer: Send {
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Commits the open transaction: its records become visible and its
-    /// offsets committed, together. Durable when this returns.
+    /// offsets committed, together. Durable when this returns, as the
+    /// backend's policy says (the embedded log's `fsync = "interval"`
+    /// syncs it, and shows it, within the interval).
     fn commit(&mut self) -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Aborts the open transaction: nothing of it is ever seen.

@@ -730,30 +730,6 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_header_is_magic_version_flags_id_and_checksum() {
-        let bytes = SegmentHeader {
-            id: 7,
-            flags: FLAG_INTERVAL_SYNC,
-        }
-        .encode(&KIND);
-        let mut expected = Vec::new();
-        expected.extend_from_slice(b"FLWTESTS"); // magic
-        expected.extend_from_slice(&[0x03, 0x00]); // format version 3
-        expected.extend_from_slice(&[0x01, 0x00]); // flags: interval fsync
-        expected.extend_from_slice(&[0x07, 0, 0, 0, 0, 0, 0, 0]); // segment id 7
-        let crc = crc32fast::hash(&expected);
-        expected.extend_from_slice(&crc.to_le_bytes()); // checksum of the 20 bytes above
-        assert_eq!(bytes.as_slice(), expected.as_slice());
-        assert_eq!(
-            SegmentHeader::decode(&bytes, &KIND, path()).unwrap(),
-            SegmentHeader {
-                id: 7,
-                flags: FLAG_INTERVAL_SYNC
-            }
-        );
-    }
-
-    #[test]
     fn a_file_of_another_kind_is_foreign_and_a_newer_version_unsupported() {
         let error = SegmentHeader::decode(b"PK\x03\x04 zip", &KIND, path()).unwrap_err();
         assert_eq!(

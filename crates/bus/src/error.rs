@@ -63,7 +63,7 @@ pub enum BusError {
     /// A partition that does not exist.
     #[error("{topic} has {partitions} partitions, so partition {partition} does not exist")]
     UnknownPartition {
-        /// The topic's name.
+        /// The topic's name, without prefix.
         topic: String,
         /// The partition asked for.
         partition: u32,

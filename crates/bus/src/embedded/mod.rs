@@ -357,7 +357,7 @@ impl Inner {
         let partitions = self.layout.partitions(partition.topic);
         if partition.partition >= partitions {
             return Err(BusError::UnknownPartition {
-                topic: partition.topic.name_with(&self.config.prefix),
+                topic: partition.topic.base_name().to_owned(),
                 partition: partition.partition,
                 partitions,
             });
