@@ -16,6 +16,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use flowline_bus::{BusConfig, BusError};
 use flowline_catalog::{DemoLayout, MAX_PADS};
 use flowline_edge::GatewayConfig;
 use flowline_sim::{OpcUaConfig, SimConfig};
@@ -53,6 +54,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The field simulator of `flowline sim` and `flowline up --demo`.
     pub sim: SimSection,
+    /// The event bus: topic names and partitions, and the embedded log.
+    pub bus: BusConfig,
 }
 
 /// The field simulator: where it serves and how its field behaves.
@@ -162,6 +165,7 @@ impl Default for Config {
             demo: DemoConfig::default(),
             gateway: GatewayConfig::default(),
             sim: SimSection::default(),
+            bus: BusConfig::default(),
         }
     }
 }
@@ -310,6 +314,11 @@ impl Config {
         }
         for (key, problem) in self.gateway.problems() {
             problems.push((key, problem));
+        }
+        match self.bus.validate() {
+            Ok(()) => {}
+            Err(BusError::Config { key, message }) => problems.push((format!("bus.{key}"), message)),
+            Err(other) => problems.push(("bus".to_owned(), other.to_string())),
         }
         let wells = u64::from(self.demo.pads) * u64::from(self.demo.wells_per_pad);
         if wells == 0 || wells > u64::from(MAX_DEMO_WELLS) {
@@ -769,6 +778,21 @@ mod tests {
         let errors = problems(load(Some(&path), env(&[])));
         assert!(
             errors[0].starts_with(&format!("{}:1:", path.display())),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_bus_setting_names_its_key_under_bus() {
+        let (_directory, path) =
+            write("[bus]\nprefix = \"flow line\"\n[bus.topics.alarms]\npartitions = 2\n");
+        let errors = problems(load(Some(&path), env(&[])));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].ends_with(
+                "bus.prefix: expected letters, digits, '.', '_' and '-' only, found ' ' in \
+                 \"flow line\""
+            ),
             "{errors:?}"
         );
     }
