@@ -317,7 +317,9 @@ impl Config {
         }
         match self.bus.validate() {
             Ok(()) => {}
-            Err(BusError::Config { key, message }) => problems.push((format!("bus.{key}"), message)),
+            Err(BusError::Config { key, message }) => {
+                problems.push((format!("bus.{key}"), message))
+            }
             Err(other) => problems.push(("bus".to_owned(), other.to_string())),
         }
         let wells = u64::from(self.demo.pads) * u64::from(self.demo.wells_per_pad);
