@@ -858,6 +858,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_segment_cut_anywhere_keeps_exactly_its_whole_frames(
+            payloads in proptest::collection::vec(
+                proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                0..12,
+            ),
+            cut_at in 0.0..=1.0_f64,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = SegmentHeader { id: 7, flags: 0 }.encode(&KIND).to_vec();
+            let mut ends = vec![bytes.len()];
+            for payload in &payloads {
+                let start = start_frame(&mut bytes);
+                bytes.extend_from_slice(payload);
+                finish_frame(&mut bytes, start, payload.len() as u32).unwrap();
+                ends.push(bytes.len());
+            }
+            let keep = SEGMENT_HEADER_LEN
+                + ((bytes.len() - SEGMENT_HEADER_LEN) as f64 * cut_at) as usize;
+            let (path, _) = create_durably(dir.path(), "00000000000000000007.seg", &bytes[..keep])
+                .unwrap();
+
+            let mut seen = Vec::new();
+            let scan = scan(&path, &KIND, 7, true, &mut |_, frame, payload| {
+                assert_eq!(frame.meta as usize, payload.len());
+                seen.push(payload.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            let whole = ends.iter().filter(|&&end| end <= keep).count() - 1;
+            proptest::prop_assert_eq!(&seen[..], &payloads[..whole]);
+            proptest::prop_assert_eq!(scan.bytes as usize, ends[whole]);
+            proptest::prop_assert_eq!(fs::metadata(&path).unwrap().len() as usize, ends[whole]);
+        }
+    }
+
     #[test]
     fn damage_in_a_segment_that_is_not_the_newest_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
