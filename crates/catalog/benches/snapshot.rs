@@ -12,8 +12,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowline_catalog::{Asset, DemoLayout, Snapshot, SnapshotHandle, Tag, demo_field};
-use flowline_core::{AssetId, TagId};
+use flowline_catalog::{DemoLayout, Snapshot, SnapshotHandle, demo_field};
+use flowline_core::TagId;
 
 /// Lookups per measured iteration, so loop overhead is shared.
 const LOOKUPS: usize = 1_000;
@@ -23,27 +23,7 @@ fn large_snapshot() -> Snapshot {
         pads: 200,
         wells_per_pad: 25,
     });
-    let assets = document
-        .assets
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| Asset {
-            id: AssetId(index as u32 + 1),
-            version: 1,
-            spec: entry.spec,
-        })
-        .collect();
-    let tags = document
-        .tags
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| Tag {
-            id: TagId(index as u32 + 1),
-            version: 1,
-            spec: entry.spec,
-        })
-        .collect();
-    Snapshot::build(1, assets, tags)
+    Snapshot::of_document(1, &document)
 }
 
 /// Tag ids in a scattered order, as samples from many devices arrive.

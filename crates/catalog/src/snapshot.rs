@@ -13,6 +13,7 @@ use arc_swap::{ArcSwap, Guard};
 use flowline_core::{AssetId, AssetKind, NodePath, TagId};
 use rustc_hash::FxHashMap;
 
+use crate::Document;
 use crate::model::{Asset, Tag};
 
 /// A tag with what the processor adds to every sample of it: where it sits.
@@ -117,6 +118,35 @@ impl Snapshot {
             assets,
             assets_by_path,
         }
+    }
+
+    /// A snapshot of `document`'s assets and tags alone, numbered from 1 in
+    /// document order, at catalog `version`: for tests, benchmarks and
+    /// tools that need a catalog without a database. The document must be
+    /// one the catalog would accept, such as the demo field.
+    pub fn of_document(version: u64, document: &Document) -> Snapshot {
+        let number = |index: usize| u32::try_from(index + 1).expect("bug: under 2^32 entries");
+        let assets = document
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| Asset {
+                id: AssetId(number(index)),
+                version,
+                spec: entry.spec.clone(),
+            })
+            .collect();
+        let tags = document
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| Tag {
+                id: TagId(number(index)),
+                version,
+                spec: entry.spec.clone(),
+            })
+            .collect();
+        Snapshot::build(version, assets, tags)
     }
 
     /// The catalog version this snapshot shows; 0 for an empty catalog.
@@ -280,6 +310,21 @@ mod tests {
         let well = snapshot.asset(AssetId(3)).unwrap();
         assert_eq!(well.spec.path.as_str(), "north/pad-1/w-01");
         assert!(snapshot.asset(AssetId(99)).is_none());
+    }
+
+    #[test]
+    fn a_document_becomes_a_snapshot_numbered_in_document_order() {
+        let document = crate::demo_field(crate::DemoLayout::default());
+        let snapshot = Snapshot::of_document(4, &document);
+        assert_eq!(snapshot.version(), 4);
+        assert_eq!(snapshot.tags().len(), document.tags.len());
+        let first = snapshot.tag(TagId(1)).unwrap();
+        assert_eq!(first.tag.spec, document.tags[0].spec);
+        let current = snapshot
+            .tag_by_path("north/pad-1/w-01/esp/motor-current")
+            .unwrap();
+        let well = snapshot.asset(current.well.unwrap()).unwrap();
+        assert_eq!(well.spec.path.as_str(), "north/pad-1/w-01");
     }
 
     #[test]
