@@ -1,0 +1,915 @@
+//! Complex event processing: patterns over the readings of each well.
+//!
+//! The pipeline hands every on-time reading of a tag that some pattern
+//! names to the [`Engine`], keyed by the tag's well. Each well keeps, for
+//! each named tag, its latest usable reading and (for change rules) the
+//! extremes of a sliding window; for each pattern, the state of its rule.
+//! A reading updates its well and re-evaluates the patterns that name its
+//! tag; absence rules are checked on the pipeline's sweep. Time is the
+//! event time of the readings: a well's clock is the newest time of its
+//! own readings, so replaying the same input gives the same events.
+//!
+//! A pattern applies to a well only when the catalog has every tag it
+//! names under that well: `esp/motor-current` rules never watch a
+//! gas-lifted well.
+
+mod pattern;
+mod window;
+
+use std::sync::Arc;
+
+use flowline_catalog::Snapshot;
+use flowline_core::{AssetId, Criticality, NodePath, TagId, Timestamp};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use pattern::check_patterns;
+pub use pattern::{Change, Condition, MAX_PATTERN_TAGS, MAX_RULE_SECONDS, Pattern, Rule};
+use window::Extremes;
+
+/// The demo field's patterns, as written in `cep/demo.toml`.
+const DEMO_PATTERNS: &str = include_str!("demo.toml");
+
+/// Patterns for the demo field (`flowline_catalog::demo_field`) with
+/// thresholds that suit the field simulator: ESP underload, broken shaft,
+/// gas lock and lost prime; tubing leak; hydrate blockage; an ESP restarted
+/// while it may spin backwards; a silent ESP current. What `flowline up
+/// --demo` watches, and a starting point for a real field.
+pub fn demo_patterns() -> Vec<Pattern> {
+    #[derive(Deserialize)]
+    struct File {
+        patterns: Vec<Pattern>,
+    }
+    let file: File = toml::from_str(DEMO_PATTERNS).expect("bug: the demo patterns parse");
+    file.patterns
+}
+
+/// A pattern matched on a well: what goes to the `alerts` topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatternEvent {
+    /// The id of the pattern that matched.
+    pub pattern: Arc<str>,
+    /// The pattern's severity.
+    pub severity: Criticality,
+    /// The well it matched on.
+    pub well: AssetId,
+    /// The event time of the match: the reading that completed it, or for
+    /// an absence the moment the silence reached its length.
+    pub time: Timestamp,
+    /// The readings that satisfied the rule, in the order of its
+    /// conditions.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One reading that made a pattern match, and the part it played.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What the reading shows.
+    pub role: EvidenceRole,
+    /// The tag's path below the well, as the pattern names it.
+    pub name: Arc<str>,
+    /// The tag.
+    pub tag: TagId,
+    /// When it was read.
+    pub time: Timestamp,
+    /// The value, in the tag's catalog unit.
+    pub value: f64,
+}
+
+/// The part a reading played in a match.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceRole {
+    /// A threshold condition's reading when the run began.
+    Start,
+    /// A condition's or change's reading at the match.
+    Now,
+    /// The lowest (for a rise) or highest (for a fall) reading of a
+    /// change's window: where the change started.
+    Base,
+    /// A reading of a sequence's first step when it began to hold.
+    First,
+    /// A reading of a sequence's second step.
+    Then,
+    /// The last usable reading before an absence began.
+    Last,
+}
+
+/// One usable reading of a tag a pattern names.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Reading {
+    /// The tag read.
+    pub(crate) tag: TagId,
+    /// When it was read.
+    pub(crate) time: Timestamp,
+    /// The value in the tag's catalog unit (booleans 0 or 1).
+    pub(crate) value: f64,
+}
+
+/// The position of a tag name among all names the patterns use.
+pub(crate) type NameIndex = u16;
+
+/// A bound on a reading, ready to test.
+#[derive(Clone, Debug)]
+struct Bound {
+    name: NameIndex,
+    above: Option<f64>,
+    below: Option<f64>,
+}
+
+impl Bound {
+    fn holds(&self, value: f64) -> bool {
+        self.above.is_none_or(|above| value > above) && self.below.is_none_or(|below| value < below)
+    }
+}
+
+/// How much a change must move.
+#[derive(Copy, Clone, Debug)]
+enum Amount {
+    /// Percent of the starting reading, which must be above zero.
+    Percent(f64),
+    /// In the tag's unit.
+    Absolute(f64),
+}
+
+/// A change, ready to test.
+#[derive(Clone, Debug)]
+struct Delta {
+    name: NameIndex,
+    rises: bool,
+    amount: Amount,
+}
+
+/// A rule with names replaced by their indices and seconds by
+/// microseconds.
+#[derive(Clone, Debug)]
+enum Compiled {
+    Threshold {
+        for_us: i64,
+        conditions: Vec<Bound>,
+    },
+    Change {
+        within_us: i64,
+        changes: Vec<Delta>,
+        conditions: Vec<Bound>,
+    },
+    Sequence {
+        within_us: i64,
+        first: Vec<Bound>,
+        then: Vec<Bound>,
+    },
+    Absence {
+        for_us: i64,
+        bound: Bound,
+    },
+}
+
+/// A pattern ready to evaluate.
+#[derive(Clone, Debug)]
+struct CompiledPattern {
+    id: Arc<str>,
+    severity: Criticality,
+    rule: Compiled,
+    /// Every name the rule uses, each once.
+    names: Vec<NameIndex>,
+}
+
+/// The patterns of a pipeline, compiled once, and the names they use.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Engine {
+    patterns: Vec<CompiledPattern>,
+    names: Vec<Arc<str>>,
+    /// For each name, the patterns that use it.
+    users: Vec<Vec<usize>>,
+    /// For each name, the longest change window over it, in microseconds;
+    /// zero when no change rule uses it.
+    spans_us: Vec<i64>,
+}
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// How far back from the far end of a change the latest reading may be,
+/// as a share of the change, for the change to count as still happening.
+/// A tag on its way back (a well recovering after a stop, whose rate fell
+/// and whose pressure rose while it stood still) is not changing now; a
+/// quarter leaves room for noise at the far end.
+const STILL_MOVING_SHARE: f64 = 0.25;
+
+impl Engine {
+    /// Compiles `patterns`, which [`check_patterns`] has accepted.
+    pub(crate) fn new(patterns: &[Pattern]) -> Engine {
+        let mut engine = Engine::default();
+        for pattern in patterns {
+            let rule = engine.compile(&pattern.rule);
+            let mut names: Vec<NameIndex> = pattern::tag_names(&pattern.rule)
+                .into_iter()
+                .map(|name| engine.name_index(name))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let index = engine.patterns.len();
+            for name in &names {
+                engine.users[usize::from(*name)].push(index);
+            }
+            engine.patterns.push(CompiledPattern {
+                id: Arc::from(pattern.id.as_str()),
+                severity: pattern.severity,
+                rule,
+                names,
+            });
+        }
+        engine
+    }
+
+    fn compile(&mut self, rule: &Rule) -> Compiled {
+        let seconds = |value: u64| value as i64 * MICROS_PER_SECOND;
+        match rule {
+            Rule::Threshold { for_s, conditions } => Compiled::Threshold {
+                for_us: seconds(*for_s),
+                conditions: self.bounds(conditions),
+            },
+            Rule::Change {
+                within_s,
+                changes,
+                conditions,
+            } => {
+                let within_us = seconds(*within_s);
+                let changes = changes
+                    .iter()
+                    .map(|change| {
+                        let name = self.name_index(&change.tag);
+                        let span = &mut self.spans_us[usize::from(name)];
+                        *span = (*span).max(within_us);
+                        delta(name, change)
+                    })
+                    .collect();
+                Compiled::Change {
+                    within_us,
+                    changes,
+                    conditions: self.bounds(conditions),
+                }
+            }
+            Rule::Sequence {
+                within_s,
+                first,
+                then,
+            } => Compiled::Sequence {
+                within_us: seconds(*within_s),
+                first: self.bounds(first),
+                then: self.bounds(then),
+            },
+            Rule::Absence {
+                for_s,
+                tag,
+                above,
+                below,
+            } => Compiled::Absence {
+                for_us: seconds(*for_s),
+                bound: Bound {
+                    name: self.name_index(tag),
+                    above: *above,
+                    below: *below,
+                },
+            },
+        }
+    }
+
+    fn bounds(&mut self, conditions: &[Condition]) -> Vec<Bound> {
+        conditions
+            .iter()
+            .map(|condition| Bound {
+                name: self.name_index(&condition.tag),
+                above: condition.above,
+                below: condition.below,
+            })
+            .collect()
+    }
+
+    /// The index of `name`, added if new. Configuration checks keep the
+    /// count within [`MAX_PATTERN_TAGS`].
+    fn name_index(&mut self, name: &str) -> NameIndex {
+        let position = match self.names.iter().position(|known| &**known == name) {
+            Some(position) => position,
+            None => {
+                self.names.push(Arc::from(name));
+                self.users.push(Vec::new());
+                self.spans_us.push(0);
+                self.names.len() - 1
+            }
+        };
+        NameIndex::try_from(position).expect("bug: configuration checks bound the pattern tags")
+    }
+
+    /// The index of the name a tag has below its well, if a pattern uses
+    /// it. Worked out once per tag and catalog version, not per sample.
+    pub(crate) fn find_name(&self, name: &str) -> Option<NameIndex> {
+        self.names
+            .iter()
+            .position(|known| &**known == name)
+            .and_then(|position| NameIndex::try_from(position).ok())
+    }
+
+    /// The names, by index, for checkpoints.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|name| &**name)
+    }
+
+    /// The pattern ids, by index, for checkpoints.
+    pub(crate) fn pattern_ids(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|pattern| &*pattern.id)
+    }
+
+    /// Whether any pattern is configured.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The state a well starts with, first seen at `now`.
+    fn fresh_well(&self, now: Timestamp) -> WellState {
+        WellState {
+            clock: now,
+            latest: vec![None; self.names.len()],
+            windows: vec![Extremes::default(); self.names.len()],
+            patterns: self
+                .patterns
+                .iter()
+                .map(|pattern| PatternState::fresh(&pattern.rule, now))
+                .collect(),
+            applicable: None,
+        }
+    }
+}
+
+/// Builds a change from its configuration, which names exactly one amount.
+fn delta(name: NameIndex, change: &Change) -> Delta {
+    let (rises, amount) = match (
+        change.rises_by_percent,
+        change.falls_by_percent,
+        change.rises_by,
+        change.falls_by,
+    ) {
+        (Some(percent), _, _, _) => (true, Amount::Percent(percent)),
+        (_, Some(percent), _, _) => (false, Amount::Percent(percent)),
+        (_, _, Some(amount), _) => (true, Amount::Absolute(amount)),
+        (_, _, _, Some(amount)) => (false, Amount::Absolute(amount)),
+        (None, None, None, None) => unreachable!("bug: configuration checks require an amount"),
+    };
+    Delta {
+        name,
+        rises,
+        amount,
+    }
+}
+
+/// Where one pattern stands on one well.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum PatternState {
+    /// A threshold rule.
+    Threshold {
+        /// When the current run of every condition holding began.
+        since: Option<Timestamp>,
+        /// The conditions' readings when it began.
+        start: Vec<Reading>,
+        /// Whether this run has matched already.
+        fired: bool,
+    },
+    /// A change rule.
+    Change {
+        /// Whether every change held at the last reading.
+        holding: bool,
+        /// When it last matched.
+        last_fired: Option<Timestamp>,
+    },
+    /// A sequence rule.
+    Sequence {
+        /// Whether the first step held at the last reading.
+        first_held: bool,
+        /// Whether the second step held at the last reading.
+        then_held: bool,
+        /// When the first step last began to hold, while it may still be
+        /// followed.
+        armed: Option<Timestamp>,
+        /// The first step's readings then.
+        first: Vec<Reading>,
+    },
+    /// An absence rule.
+    Absence {
+        /// The newest time a reading counted as present (or the well was
+        /// first seen).
+        last_seen: Timestamp,
+        /// That reading, if any.
+        last: Option<Reading>,
+        /// Whether this silence has matched already.
+        fired: bool,
+    },
+}
+
+impl PatternState {
+    fn fresh(rule: &Compiled, now: Timestamp) -> PatternState {
+        match rule {
+            Compiled::Threshold { .. } => PatternState::Threshold {
+                since: None,
+                start: Vec::new(),
+                fired: false,
+            },
+            Compiled::Change { .. } => PatternState::Change {
+                holding: false,
+                last_fired: None,
+            },
+            Compiled::Sequence { .. } => PatternState::Sequence {
+                first_held: false,
+                then_held: false,
+                armed: None,
+                first: Vec::new(),
+            },
+            Compiled::Absence { .. } => PatternState::Absence {
+                last_seen: now,
+                last: None,
+                fired: false,
+            },
+        }
+    }
+
+    /// Whether this state belongs to a rule of `rule`'s kind.
+    fn fits(&self, rule: &Compiled) -> bool {
+        matches!(
+            (self, rule),
+            (PatternState::Threshold { .. }, Compiled::Threshold { .. })
+                | (PatternState::Change { .. }, Compiled::Change { .. })
+                | (PatternState::Sequence { .. }, Compiled::Sequence { .. })
+                | (PatternState::Absence { .. }, Compiled::Absence { .. })
+        )
+    }
+}
+
+/// Everything the engine keeps about one well.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WellState {
+    /// The newest event time of the well's readings.
+    clock: Timestamp,
+    /// Each name's latest usable reading; `None` after an unusable one.
+    latest: Vec<Option<Reading>>,
+    /// Each name's window extremes (empty for names no change rule uses).
+    windows: Vec<Extremes>,
+    /// Each pattern's state.
+    patterns: Vec<PatternState>,
+    /// Which patterns apply, and the catalog version that says so; worked
+    /// out again after a restore or a catalog change.
+    #[serde(skip)]
+    applicable: Option<(u64, Vec<bool>)>,
+}
+
+/// The engine's state for every well of a partition.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wells {
+    index: FxHashMap<AssetId, usize>,
+    states: Vec<(AssetId, WellState)>,
+}
+
+/// What a reading tells a well.
+pub(crate) struct Observation<'a> {
+    /// The well.
+    pub(crate) well: AssetId,
+    /// The tag's full path, from which the well's path is taken.
+    pub(crate) path: &'a NodePath,
+    /// The tag's name below the well.
+    pub(crate) name: NameIndex,
+    /// The tag.
+    pub(crate) tag: TagId,
+    /// When it was read.
+    pub(crate) time: Timestamp,
+    /// The value if usable: good or uncertain quality, a number, and not
+    /// flagged as a spike or out of range.
+    pub(crate) value: Option<f64>,
+}
+
+impl Wells {
+    /// The wells' states, ordered by well id, for a checkpoint.
+    pub(crate) fn to_sorted(&self) -> Vec<(AssetId, WellState)> {
+        let mut states = self.states.clone();
+        states.sort_by_key(|(well, _)| *well);
+        states
+    }
+
+    /// Wells restored from a checkpoint written with `names` and
+    /// `pattern_ids`, fitted to `engine`'s: states of patterns and names no
+    /// longer configured are dropped, new ones start fresh.
+    pub(crate) fn restore(
+        engine: &Engine,
+        names: &[String],
+        pattern_ids: &[String],
+        states: Vec<(AssetId, WellState)>,
+    ) -> Wells {
+        let same = engine.names().eq(names.iter().map(String::as_str))
+            && engine
+                .pattern_ids()
+                .eq(pattern_ids.iter().map(String::as_str));
+        let mut wells = Wells::default();
+        for (well, state) in states {
+            let state = if same {
+                state
+            } else {
+                refit(engine, names, pattern_ids, state)
+            };
+            wells.index.insert(well, wells.states.len());
+            wells.states.push((well, state));
+        }
+        wells
+    }
+
+    /// Takes in one reading, evaluating the patterns that name its tag;
+    /// matches go to `events`.
+    pub(crate) fn observe(
+        &mut self,
+        engine: &Engine,
+        snapshot: &Snapshot,
+        seen: &Observation<'_>,
+        events: &mut Vec<PatternEvent>,
+    ) {
+        let position = *self.index.entry(seen.well).or_insert_with(|| {
+            self.states.push((seen.well, engine.fresh_well(seen.time)));
+            self.states.len() - 1
+        });
+        let (well, state) = &mut self.states[position];
+        state.refresh_applicable(engine, snapshot, seen);
+        state.take(engine, seen);
+        for &pattern in &engine.users[usize::from(seen.name)] {
+            if state.applies(pattern) {
+                state.evaluate(engine, pattern, *well, events);
+            }
+        }
+    }
+
+    /// Matches absence rules whose silence has lasted long enough by
+    /// `now`, the partition's newest event time.
+    pub(crate) fn sweep(
+        &mut self,
+        engine: &Engine,
+        now: Timestamp,
+        events: &mut Vec<PatternEvent>,
+    ) {
+        for (well, state) in &mut self.states {
+            for (index, pattern) in engine.patterns.iter().enumerate() {
+                let Compiled::Absence { for_us, bound } = &pattern.rule else {
+                    continue;
+                };
+                if !state.applies(index) {
+                    continue;
+                }
+                let PatternState::Absence {
+                    last_seen,
+                    last,
+                    fired,
+                } = &mut state.patterns[index]
+                else {
+                    unreachable!("bug: pattern states follow their rules")
+                };
+                let due = last_seen.saturating_add_micros(*for_us);
+                if *fired || now < due {
+                    continue;
+                }
+                *fired = true;
+                let evidence = last
+                    .iter()
+                    .map(|reading| evidence(engine, EvidenceRole::Last, bound.name, reading))
+                    .collect();
+                emit(pattern, *well, due, evidence, events);
+            }
+        }
+    }
+}
+
+impl WellState {
+    /// Works out which patterns apply to this well when the catalog
+    /// version differs from the one last used.
+    fn refresh_applicable(&mut self, engine: &Engine, snapshot: &Snapshot, seen: &Observation<'_>) {
+        if self
+            .applicable
+            .as_ref()
+            .is_some_and(|(version, _)| *version == snapshot.version())
+        {
+            return;
+        }
+        // The tag's path is the well's path, `/`, and its name.
+        let name = &engine.names[usize::from(seen.name)];
+        let full = seen.path.as_str();
+        let well_path = &full[..full.len() - name.len() - 1];
+        let present: Vec<bool> = engine
+            .names
+            .iter()
+            .map(|name| {
+                snapshot
+                    .tag_by_path(&format!("{well_path}/{name}"))
+                    .is_some_and(|entry| entry.well == Some(seen.well))
+            })
+            .collect();
+        let applicable = engine
+            .patterns
+            .iter()
+            .map(|pattern| pattern.names.iter().all(|name| present[usize::from(*name)]))
+            .collect();
+        self.applicable = Some((snapshot.version(), applicable));
+    }
+
+    fn applies(&self, pattern: usize) -> bool {
+        self.applicable
+            .as_ref()
+            .is_some_and(|(_, applicable)| applicable[pattern])
+    }
+
+    /// Records a reading: the clock, the latest value, the window.
+    fn take(&mut self, engine: &Engine, seen: &Observation<'_>) {
+        self.clock = self.clock.max(seen.time);
+        let name = usize::from(seen.name);
+        let reading = seen.value.map(|value| Reading {
+            tag: seen.tag,
+            time: seen.time,
+            value,
+        });
+        self.latest[name] = reading;
+        let span = engine.spans_us[name];
+        if let (Some(reading), true) = (reading, span > 0) {
+            let oldest = self.clock.saturating_add_micros(-span);
+            self.windows[name].push(reading, oldest);
+        }
+        if let Some(reading) = reading {
+            for (index, pattern) in engine.patterns.iter().enumerate() {
+                if let Compiled::Absence { bound, .. } = &pattern.rule
+                    && bound.name == seen.name
+                    && bound.holds(reading.value)
+                {
+                    self.patterns[index] = PatternState::Absence {
+                        last_seen: reading.time,
+                        last: Some(reading),
+                        fired: false,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Whether every bound holds on the latest readings.
+    fn all_hold(&self, bounds: &[Bound]) -> bool {
+        bounds.iter().all(|bound| {
+            self.latest[usize::from(bound.name)].is_some_and(|reading| bound.holds(reading.value))
+        })
+    }
+
+    /// The latest readings of `bounds`' tags, which all hold.
+    fn readings(&self, bounds: &[Bound]) -> Vec<Reading> {
+        bounds
+            .iter()
+            .filter_map(|bound| self.latest[usize::from(bound.name)])
+            .collect()
+    }
+
+    fn evaluate(
+        &mut self,
+        engine: &Engine,
+        index: usize,
+        well: AssetId,
+        events: &mut Vec<PatternEvent>,
+    ) {
+        let pattern = &engine.patterns[index];
+        let now = self.clock;
+        match &pattern.rule {
+            Compiled::Threshold { for_us, conditions } => {
+                let holds = self.all_hold(conditions);
+                let current = holds.then(|| self.readings(conditions));
+                let PatternState::Threshold {
+                    since,
+                    start,
+                    fired,
+                } = &mut self.patterns[index]
+                else {
+                    unreachable!("bug: pattern states follow their rules")
+                };
+                let Some(current) = current else {
+                    *since = None;
+                    *fired = false;
+                    start.clear();
+                    return;
+                };
+                let began = *since.get_or_insert_with(|| {
+                    start.clone_from(&current);
+                    now
+                });
+                if !*fired && now.micros_since(began) >= *for_us {
+                    *fired = true;
+                    let evidence = paired(engine, conditions, start, &current, EvidenceRole::Start);
+                    emit(pattern, well, now, evidence, events);
+                }
+            }
+            Compiled::Change {
+                within_us,
+                changes,
+                conditions,
+            } => {
+                let since = now.saturating_add_micros(-within_us);
+                let moved: Option<Vec<Evidence>> = changes
+                    .iter()
+                    .map(|change| self.change_evidence(engine, change, since))
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|_| self.all_hold(conditions))
+                    .map(|pairs| {
+                        let mut evidence: Vec<Evidence> = pairs.into_iter().flatten().collect();
+                        let readings = self.readings(conditions);
+                        evidence.extend(roles(engine, conditions, &readings, EvidenceRole::Now));
+                        evidence
+                    });
+                let PatternState::Change {
+                    holding,
+                    last_fired,
+                } = &mut self.patterns[index]
+                else {
+                    unreachable!("bug: pattern states follow their rules")
+                };
+                let was_holding = std::mem::replace(holding, moved.is_some());
+                let quiet = last_fired.is_some_and(|at| now.micros_since(at) < *within_us);
+                if let (Some(evidence), false, false) = (moved, was_holding, quiet) {
+                    *last_fired = Some(now);
+                    emit(pattern, well, now, evidence, events);
+                }
+            }
+            Compiled::Sequence {
+                within_us,
+                first,
+                then,
+            } => {
+                let first_now = self.all_hold(first);
+                let then_now = self.all_hold(then);
+                let first_readings = first_now.then(|| self.readings(first));
+                let then_readings = then_now.then(|| self.readings(then));
+                let PatternState::Sequence {
+                    first_held,
+                    then_held,
+                    armed,
+                    first: first_start,
+                } = &mut self.patterns[index]
+                else {
+                    unreachable!("bug: pattern states follow their rules")
+                };
+                if armed.is_some_and(|at| now.micros_since(at) > *within_us) {
+                    *armed = None;
+                }
+                // The second step is checked before the first is armed, so
+                // one reading cannot be both steps.
+                if let (Some(current), false, Some(_)) = (&then_readings, *then_held, *armed) {
+                    *armed = None;
+                    let mut evidence = roles(engine, first, first_start, EvidenceRole::First);
+                    evidence.extend(roles(engine, then, current, EvidenceRole::Then));
+                    emit(pattern, well, now, evidence, events);
+                }
+                if let (Some(current), false) = (first_readings, *first_held) {
+                    *armed = Some(now);
+                    *first_start = current;
+                }
+                *first_held = first_now;
+                *then_held = then_now;
+            }
+            // Absences are matched by the sweep; readings only reset them.
+            Compiled::Absence { .. } => {}
+        }
+    }
+
+    /// The base and latest readings of a change that holds, or `None`.
+    fn change_evidence(
+        &self,
+        engine: &Engine,
+        change: &Delta,
+        since: Timestamp,
+    ) -> Option<[Evidence; 2]> {
+        let name = usize::from(change.name);
+        let latest = self.latest[name]?;
+        let window = &self.windows[name];
+        let low = window.lowest_since(since)?;
+        let high = window.highest_since(since)?;
+        let (base, moved, back) = if change.rises {
+            (low, latest.value - low.value, high.value - latest.value)
+        } else {
+            (high, high.value - latest.value, latest.value - low.value)
+        };
+        if back > STILL_MOVING_SHARE * moved {
+            return None;
+        }
+        let enough = match change.amount {
+            Amount::Percent(percent) => base.value > 0.0 && moved > percent / 100.0 * base.value,
+            Amount::Absolute(amount) => moved > amount,
+        };
+        enough.then(|| {
+            [
+                evidence(engine, EvidenceRole::Base, change.name, base),
+                evidence(engine, EvidenceRole::Now, change.name, &latest),
+            ]
+        })
+    }
+}
+
+/// Fits a well's state from a checkpoint with other names or patterns to
+/// `engine`'s, matching names and pattern ids.
+fn refit(engine: &Engine, names: &[String], pattern_ids: &[String], old: WellState) -> WellState {
+    let mut state = engine.fresh_well(old.clock);
+    for ((name, latest), window) in names.iter().zip(old.latest).zip(old.windows) {
+        if let Some(index) = engine.find_name(name) {
+            state.latest[usize::from(index)] = latest;
+            state.windows[usize::from(index)] = window;
+        }
+    }
+    for (id, pattern_state) in pattern_ids.iter().zip(old.patterns) {
+        let found = engine
+            .patterns
+            .iter()
+            .position(|pattern| &*pattern.id == id.as_str());
+        if let Some(index) = found
+            && pattern_state.fits(&engine.patterns[index].rule)
+        {
+            state.patterns[index] = pattern_state;
+        }
+    }
+    state
+}
+
+fn evidence(engine: &Engine, role: EvidenceRole, name: NameIndex, reading: &Reading) -> Evidence {
+    Evidence {
+        role,
+        name: Arc::clone(&engine.names[usize::from(name)]),
+        tag: reading.tag,
+        time: reading.time,
+        value: reading.value,
+    }
+}
+
+/// Evidence for `readings`, which follow `bounds` one to one.
+fn roles(
+    engine: &Engine,
+    bounds: &[Bound],
+    readings: &[Reading],
+    role: EvidenceRole,
+) -> Vec<Evidence> {
+    bounds
+        .iter()
+        .zip(readings)
+        .map(|(bound, reading)| evidence(engine, role, bound.name, reading))
+        .collect()
+}
+
+/// Evidence of each bound's reading at the start (`role`) and now.
+fn paired(
+    engine: &Engine,
+    bounds: &[Bound],
+    start: &[Reading],
+    now: &[Reading],
+    role: EvidenceRole,
+) -> Vec<Evidence> {
+    let mut evidence = roles(engine, bounds, start, role);
+    evidence.extend(roles(engine, bounds, now, EvidenceRole::Now));
+    evidence
+}
+
+fn emit(
+    pattern: &CompiledPattern,
+    well: AssetId,
+    time: Timestamp,
+    evidence: Vec<Evidence>,
+    events: &mut Vec<PatternEvent>,
+) {
+    let event = PatternEvent {
+        pattern: Arc::clone(&pattern.id),
+        severity: pattern.severity,
+        well,
+        time,
+        evidence,
+    };
+    crate::events::pattern_matched(&event);
+    events.push(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CepConfig, StreamConfig};
+
+    #[test]
+    fn the_demo_patterns_are_valid_and_name_only_demo_tags() {
+        let patterns = demo_patterns();
+        let config = StreamConfig {
+            cep: CepConfig {
+                patterns: patterns.clone(),
+                ..CepConfig::default()
+            },
+            ..StreamConfig::default()
+        };
+        config.validate().unwrap();
+        let document = flowline_catalog::demo_field(flowline_catalog::DemoLayout::default());
+        for pattern in &patterns {
+            for name in pattern::tag_names(&pattern.rule) {
+                let suffix = format!("/{name}");
+                let found = document
+                    .tags
+                    .iter()
+                    .any(|entry| entry.spec.path.as_str().ends_with(&suffix));
+                assert!(found, "{}: no demo tag `{name}`", pattern.id);
+            }
+        }
+    }
+}
