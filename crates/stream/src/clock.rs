@@ -49,16 +49,16 @@ impl EventClock {
     /// they arrive in time order, however they are spread over batches or
     /// partitions.
     pub(crate) fn sweep_due(&mut self, reaching: Timestamp, interval_ms: u64) -> Option<Timestamp> {
+        // Fast path: not yet.
+        if self.next_sweep.is_some_and(|next| reaching < next) {
+            return None;
+        }
         let interval_us = interval_ms as i64 * 1_000;
         let boundary =
             Timestamp::from_micros(reaching.as_micros().div_euclid(interval_us) * interval_us);
-        let due = match self.next_sweep {
-            Some(next) if reaching < next => return None,
-            Some(_) => Some(boundary),
-            None => None,
-        };
+        let first = self.next_sweep.is_none();
         self.next_sweep = Some(boundary.saturating_add_micros(interval_us));
-        due
+        (!first).then_some(boundary)
     }
 
     /// The clock of a partition made of parts: the newest time of any, and

@@ -125,9 +125,11 @@ impl Counts {
         }
     }
 
-    /// Accepted samples with `flag`.
+    /// Accepted samples with `flag`, a single flag (for several, the count
+    /// of the lowest; for none, 0).
     pub fn with_flag(&self, flag: DataQualityFlags) -> u64 {
-        self.flagged[flag.bits().trailing_zeros() as usize]
+        let bit = flag.bits().trailing_zeros() as usize;
+        self.flagged.get(bit).copied().unwrap_or(0)
     }
 }
 

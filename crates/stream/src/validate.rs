@@ -63,10 +63,13 @@ struct Recent {
 impl Recent {
     fn push(&mut self, value: f64, capacity: usize) {
         let capacity = capacity.min(MAX_SPIKE_WINDOW);
-        let next = usize::from(self.next) % capacity;
+        let mut next = usize::from(self.next);
+        if next >= capacity {
+            next = 0;
+        }
         self.values[next] = value;
         // Both fit in a u8: MAX_SPIKE_WINDOW is 15.
-        self.next = ((next + 1) % capacity) as u8;
+        self.next = (next + 1) as u8;
         self.len = (usize::from(self.len) + 1).min(capacity) as u8;
     }
 

@@ -464,6 +464,11 @@ pub(crate) struct WellState {
 pub(crate) struct Wells {
     index: FxHashMap<AssetId, usize>,
     states: Vec<(AssetId, WellState)>,
+    /// Positions in `states` by well id, for walks whose order must not
+    /// depend on the order wells were first seen in.
+    by_id: Vec<usize>,
+    /// Whether wells were added since `by_id` was sorted.
+    unsorted: bool,
 }
 
 /// What a reading tells a well.
@@ -491,6 +496,16 @@ impl Wells {
         states
     }
 
+    /// Adds a well first seen at `now`; its position.
+    fn insert(&mut self, engine: &Engine, well: AssetId, now: Timestamp) -> usize {
+        let position = self.states.len();
+        self.states.push((well, engine.fresh_well(now)));
+        self.index.insert(well, position);
+        self.by_id.push(position);
+        self.unsorted = true;
+        position
+    }
+
     /// Wells restored from a checkpoint written with `names` and
     /// `pattern_ids`, fitted to `engine`'s: states of patterns and names no
     /// longer configured are dropped, new ones start fresh.
@@ -511,8 +526,8 @@ impl Wells {
             } else {
                 refit(engine, names, pattern_ids, state)
             };
-            wells.index.insert(well, wells.states.len());
-            wells.states.push((well, state));
+            let position = wells.insert(engine, well, state.clock);
+            wells.states[position].1 = state;
         }
         wells
     }
@@ -526,10 +541,10 @@ impl Wells {
         seen: &Observation<'_>,
         events: &mut Vec<PatternEvent>,
     ) {
-        let position = *self.index.entry(seen.well).or_insert_with(|| {
-            self.states.push((seen.well, engine.fresh_well(seen.time)));
-            self.states.len() - 1
-        });
+        let position = match self.index.get(&seen.well) {
+            Some(position) => *position,
+            None => self.insert(engine, seen.well, seen.time),
+        };
         let (well, state) = &mut self.states[position];
         state.refresh_applicable(engine, snapshot, seen);
         state.take(engine, seen);
@@ -548,7 +563,14 @@ impl Wells {
         now: Timestamp,
         events: &mut Vec<PatternEvent>,
     ) {
-        for (well, state) in &mut self.states {
+        if self.unsorted {
+            let states = &self.states;
+            self.by_id
+                .sort_unstable_by_key(|position| states[*position].0);
+            self.unsorted = false;
+        }
+        for &position in &self.by_id {
+            let (well, state) = &mut self.states[position];
             for (index, pattern) in engine.patterns.iter().enumerate() {
                 let Compiled::Absence { for_us, bound } = &pattern.rule else {
                     continue;
