@@ -81,6 +81,7 @@ pub(crate) struct Parts {
 }
 
 impl Checkpoint {
+    /// A checkpoint of a pipeline's parts.
     pub(crate) fn from_parts(parts: Parts) -> Checkpoint {
         Checkpoint {
             clock: parts.clock,
@@ -91,6 +92,7 @@ impl Checkpoint {
         }
     }
 
+    /// The parts, for a pipeline to continue from.
     pub(crate) fn into_parts(self) -> Parts {
         Parts {
             clock: self.clock,

@@ -182,6 +182,7 @@ impl<P> Default for Door<P> {
 }
 
 impl<P: Point> Door<P> {
+    /// When the last point was archived, in microseconds.
     fn archived_micros(&self) -> Option<i64> {
         self.archived_at
     }
@@ -245,6 +246,8 @@ impl<P: Point> Door<P> {
         archive(point);
     }
 
+    /// Makes the just-archived `point` the hinge, with the doors wide
+    /// open; no hinge when it has no number.
     fn hinge_on(&mut self, point: &P) {
         let (at, value) = coordinates(point);
         self.hinge = value.is_finite().then_some((at, value));

@@ -250,6 +250,7 @@ impl Problems {
         }
     }
 
+    /// Every problem found, as an error, or nothing.
     fn into_result(self) -> Result<(), ConfigError> {
         if self.0.is_empty() {
             Ok(())

@@ -40,6 +40,8 @@ pub(crate) struct RejectLog {
 }
 
 #[derive(Clone, Debug, Default)]
+/// When one recurring reason was last logged, and how many went
+/// unlogged since.
 struct Repeated {
     last_logged: Option<Instant>,
     unlogged: u64,

@@ -155,6 +155,7 @@ impl Pipeline {
         output.counts.add(&counts);
     }
 
+    /// Processes the sample at `index` of its batch.
     fn process_one(
         &mut self,
         snapshot: &Snapshot,

@@ -61,6 +61,7 @@ struct Recent {
 }
 
 impl Recent {
+    /// Keeps `value`, forgetting the oldest beyond `capacity`.
     fn push(&mut self, value: f64, capacity: usize) {
         let capacity = capacity.min(MAX_SPIKE_WINDOW);
         let mut next = usize::from(self.next);
@@ -73,6 +74,7 @@ impl Recent {
         self.len = (usize::from(self.len) + 1).min(capacity) as u8;
     }
 
+    /// The values kept, in no particular order.
     fn values(&self) -> &[f64] {
         &self.values[..usize::from(self.len)]
     }

@@ -33,9 +33,10 @@ const DEMO_PATTERNS: &str = include_str!("demo.toml");
 /// Patterns for the demo field (`flowline_catalog::demo_field`) with
 /// thresholds that suit the field simulator: ESP underload, broken shaft,
 /// gas lock and lost prime; tubing leak; hydrate blockage; an ESP restarted
-/// while it may spin backwards; a silent ESP current. What `flowline up
-/// --demo` watches, and a starting point for a real field.
+/// while it may spin backwards; a silent ESP current. For the demo, and
+/// as a starting point for a real field.
 pub fn demo_patterns() -> Vec<Pattern> {
+    /// The file's one key.
     #[derive(Deserialize)]
     struct File {
         patterns: Vec<Pattern>,
@@ -118,6 +119,7 @@ struct Bound {
 }
 
 impl Bound {
+    /// Whether `value` lies within the bound.
     fn holds(&self, value: f64) -> bool {
         self.above.is_none_or(|above| value > above) && self.below.is_none_or(|below| value < below)
     }
@@ -186,6 +188,7 @@ pub(crate) struct Engine {
     spans_us: Vec<i64>,
 }
 
+/// Microseconds in a second, for rule windows given in seconds.
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// How far back from the far end of a change the latest reading may be,
@@ -221,6 +224,7 @@ impl Engine {
         engine
     }
 
+    /// `rule` with its names indexed and its seconds in microseconds.
     fn compile(&mut self, rule: &Rule) -> Compiled {
         let seconds = |value: u64| value as i64 * MICROS_PER_SECOND;
         match rule {
@@ -274,6 +278,7 @@ impl Engine {
         }
     }
 
+    /// `conditions` with their names indexed.
     fn bounds(&mut self, conditions: &[Condition]) -> Vec<Bound> {
         conditions
             .iter()
@@ -405,6 +410,7 @@ pub(crate) enum PatternState {
 }
 
 impl PatternState {
+    /// The state a rule starts in on a well first seen at `now`.
     fn fresh(rule: &Compiled, now: Timestamp) -> PatternState {
         match rule {
             Compiled::Threshold { .. } => PatternState::Threshold {
@@ -633,6 +639,7 @@ impl WellState {
         self.applicable = Some((snapshot.version(), applicable));
     }
 
+    /// Whether the pattern at `pattern` watches this well.
     fn applies(&self, pattern: usize) -> bool {
         self.applicable
             .as_ref()
@@ -685,6 +692,9 @@ impl WellState {
             .collect()
     }
 
+    /// Evaluates the pattern at `index` on this well's latest readings,
+    /// emitting a match to `events`. Fast path: only comparisons while
+    /// nothing starts or matches; readings are copied only then.
     fn evaluate(
         &mut self,
         engine: &Engine,
@@ -693,114 +703,180 @@ impl WellState {
         events: &mut Vec<PatternEvent>,
     ) {
         let pattern = &engine.patterns[index];
-        let now = self.clock;
-        match &pattern.rule {
+        let matched = match &pattern.rule {
             Compiled::Threshold { for_us, conditions } => {
-                let holds = self.all_hold(conditions);
-                let current = holds.then(|| self.readings(conditions));
-                let PatternState::Threshold {
-                    since,
-                    start,
-                    fired,
-                } = &mut self.patterns[index]
-                else {
-                    unreachable!("bug: pattern states follow their rules")
-                };
-                let Some(current) = current else {
-                    *since = None;
-                    *fired = false;
-                    start.clear();
-                    return;
-                };
-                let began = *since.get_or_insert_with(|| {
-                    start.clone_from(&current);
-                    now
-                });
-                if !*fired && now.micros_since(began) >= *for_us {
-                    *fired = true;
-                    let evidence = paired(engine, conditions, start, &current, EvidenceRole::Start);
-                    emit(pattern, well, now, evidence, events);
-                }
+                self.threshold(engine, index, *for_us, conditions)
             }
             Compiled::Change {
                 within_us,
                 changes,
                 conditions,
-            } => {
-                let since = now.saturating_add_micros(-within_us);
-                let moved: Option<Vec<Evidence>> = changes
-                    .iter()
-                    .map(|change| self.change_evidence(engine, change, since))
-                    .collect::<Option<Vec<_>>>()
-                    .filter(|_| self.all_hold(conditions))
-                    .map(|pairs| {
-                        let mut evidence: Vec<Evidence> = pairs.into_iter().flatten().collect();
-                        let readings = self.readings(conditions);
-                        evidence.extend(roles(engine, conditions, &readings, EvidenceRole::Now));
-                        evidence
-                    });
-                let PatternState::Change {
-                    holding,
-                    last_fired,
-                } = &mut self.patterns[index]
-                else {
-                    unreachable!("bug: pattern states follow their rules")
-                };
-                let was_holding = std::mem::replace(holding, moved.is_some());
-                let quiet = last_fired.is_some_and(|at| now.micros_since(at) < *within_us);
-                if let (Some(evidence), false, false) = (moved, was_holding, quiet) {
-                    *last_fired = Some(now);
-                    emit(pattern, well, now, evidence, events);
-                }
-            }
+            } => self.change(engine, index, *within_us, changes, conditions),
             Compiled::Sequence {
                 within_us,
                 first,
                 then,
-            } => {
-                let first_now = self.all_hold(first);
-                let then_now = self.all_hold(then);
-                let first_readings = first_now.then(|| self.readings(first));
-                let then_readings = then_now.then(|| self.readings(then));
-                let PatternState::Sequence {
-                    first_held,
-                    then_held,
-                    armed,
-                    first: first_start,
-                } = &mut self.patterns[index]
-                else {
-                    unreachable!("bug: pattern states follow their rules")
-                };
-                if armed.is_some_and(|at| now.micros_since(at) > *within_us) {
-                    *armed = None;
-                }
-                // The second step is checked before the first is armed, so
-                // one reading cannot be both steps.
-                if let (Some(current), false, Some(_)) = (&then_readings, *then_held, *armed) {
-                    *armed = None;
-                    let mut evidence = roles(engine, first, first_start, EvidenceRole::First);
-                    evidence.extend(roles(engine, then, current, EvidenceRole::Then));
-                    emit(pattern, well, now, evidence, events);
-                }
-                if let (Some(current), false) = (first_readings, *first_held) {
-                    *armed = Some(now);
-                    *first_start = current;
-                }
-                *first_held = first_now;
-                *then_held = then_now;
-            }
+            } => self.sequence(engine, index, *within_us, first, then),
             // Absences are matched by the sweep; readings only reset them.
-            Compiled::Absence { .. } => {}
+            Compiled::Absence { .. } => None,
+        };
+        if let Some(evidence) = matched {
+            emit(pattern, well, self.clock, evidence, events);
         }
     }
 
-    /// The base and latest readings of a change that holds, or `None`.
-    fn change_evidence(
-        &self,
+    /// A threshold rule: the evidence if it matches now.
+    fn threshold(
+        &mut self,
         engine: &Engine,
-        change: &Delta,
-        since: Timestamp,
-    ) -> Option<[Evidence; 2]> {
+        index: usize,
+        for_us: i64,
+        conditions: &[Bound],
+    ) -> Option<Vec<Evidence>> {
+        let now = self.clock;
+        let holds = self.all_hold(conditions);
+        let PatternState::Threshold { since, fired, .. } = &self.patterns[index] else {
+            unreachable!("bug: pattern states follow their rules")
+        };
+        let began = since.unwrap_or(now);
+        let starts = holds && since.is_none();
+        let matches = holds && !*fired && now.micros_since(began) >= for_us;
+        let started = starts.then(|| self.readings(conditions));
+        let current = matches.then(|| self.readings(conditions));
+
+        let PatternState::Threshold {
+            since,
+            start,
+            fired,
+        } = &mut self.patterns[index]
+        else {
+            unreachable!("bug: pattern states follow their rules")
+        };
+        if !holds {
+            *since = None;
+            *fired = false;
+            start.clear();
+            return None;
+        }
+        if let Some(readings) = started {
+            *since = Some(now);
+            *start = readings;
+        }
+        let current = current?;
+        *fired = true;
+        let mut evidence = roles(engine, conditions, start, EvidenceRole::Start);
+        evidence.extend(roles(engine, conditions, &current, EvidenceRole::Now));
+        Some(evidence)
+    }
+
+    /// A change rule: the evidence if it matches now.
+    fn change(
+        &mut self,
+        engine: &Engine,
+        index: usize,
+        within_us: i64,
+        changes: &[Delta],
+        conditions: &[Bound],
+    ) -> Option<Vec<Evidence>> {
+        let now = self.clock;
+        let since = now.saturating_add_micros(-within_us);
+        let holds = changes
+            .iter()
+            .all(|change| self.change_base(change, since).is_some())
+            && self.all_hold(conditions);
+        let PatternState::Change {
+            holding,
+            last_fired,
+        } = &mut self.patterns[index]
+        else {
+            unreachable!("bug: pattern states follow their rules")
+        };
+        let was_holding = std::mem::replace(holding, holds);
+        let quiet = last_fired.is_some_and(|at| now.micros_since(at) < within_us);
+        if !holds || was_holding || quiet {
+            return None;
+        }
+        *last_fired = Some(now);
+
+        // Slower path: a match; gather what shows it.
+        let mut evidence = Vec::with_capacity(2 * changes.len() + conditions.len());
+        for change in changes {
+            let base = self.change_base(change, since)?;
+            let latest = self.latest[usize::from(change.name)]?;
+            evidence.push(self::evidence(
+                engine,
+                EvidenceRole::Base,
+                change.name,
+                base,
+            ));
+            evidence.push(self::evidence(
+                engine,
+                EvidenceRole::Now,
+                change.name,
+                &latest,
+            ));
+        }
+        let readings = self.readings(conditions);
+        evidence.extend(roles(engine, conditions, &readings, EvidenceRole::Now));
+        Some(evidence)
+    }
+
+    /// A sequence rule: the evidence if it matches now.
+    fn sequence(
+        &mut self,
+        engine: &Engine,
+        index: usize,
+        within_us: i64,
+        first: &[Bound],
+        then: &[Bound],
+    ) -> Option<Vec<Evidence>> {
+        let now = self.clock;
+        let first_now = self.all_hold(first);
+        let then_now = self.all_hold(then);
+        let PatternState::Sequence {
+            first_held,
+            then_held,
+            armed,
+            ..
+        } = &self.patterns[index]
+        else {
+            unreachable!("bug: pattern states follow their rules")
+        };
+        let armed = armed.filter(|at| now.micros_since(*at) <= within_us);
+        // The second step is checked before the first is armed, so one
+        // reading cannot be both steps.
+        let matches = then_now && !*then_held && armed.is_some();
+        let arms = first_now && !*first_held;
+        let current = matches.then(|| self.readings(then));
+        let started = arms.then(|| self.readings(first));
+
+        let PatternState::Sequence {
+            first_held,
+            then_held,
+            armed: armed_at,
+            first: first_start,
+        } = &mut self.patterns[index]
+        else {
+            unreachable!("bug: pattern states follow their rules")
+        };
+        *first_held = first_now;
+        *then_held = then_now;
+        *armed_at = if matches { None } else { armed };
+        let evidence = current.map(|current| {
+            let mut evidence = roles(engine, first, first_start, EvidenceRole::First);
+            evidence.extend(roles(engine, then, &current, EvidenceRole::Then));
+            evidence
+        });
+        if let Some(readings) = started {
+            *armed_at = Some(now);
+            *first_start = readings;
+        }
+        evidence
+    }
+
+    /// Where a change that holds now started (the lowest reading of the
+    /// window for a rise, the highest for a fall), or `None`.
+    fn change_base(&self, change: &Delta, since: Timestamp) -> Option<&Reading> {
         let name = usize::from(change.name);
         let latest = self.latest[name]?;
         let window = &self.windows[name];
@@ -818,12 +894,7 @@ impl WellState {
             Amount::Percent(percent) => base.value > 0.0 && moved > percent / 100.0 * base.value,
             Amount::Absolute(amount) => moved > amount,
         };
-        enough.then(|| {
-            [
-                evidence(engine, EvidenceRole::Base, change.name, base),
-                evidence(engine, EvidenceRole::Now, change.name, &latest),
-            ]
-        })
+        enough.then_some(base)
     }
 }
 
@@ -851,6 +922,7 @@ fn refit(engine: &Engine, names: &[String], pattern_ids: &[String], old: WellSta
     state
 }
 
+/// One reading as evidence of a match.
 fn evidence(engine: &Engine, role: EvidenceRole, name: NameIndex, reading: &Reading) -> Evidence {
     Evidence {
         role,
@@ -875,19 +947,7 @@ fn roles(
         .collect()
 }
 
-/// Evidence of each bound's reading at the start (`role`) and now.
-fn paired(
-    engine: &Engine,
-    bounds: &[Bound],
-    start: &[Reading],
-    now: &[Reading],
-    role: EvidenceRole,
-) -> Vec<Evidence> {
-    let mut evidence = roles(engine, bounds, start, role);
-    evidence.extend(roles(engine, bounds, now, EvidenceRole::Now));
-    evidence
-}
-
+/// Records a match of `pattern` on `well`, and says so.
 fn emit(
     pattern: &CompiledPattern,
     well: AssetId,

@@ -51,6 +51,7 @@ pub struct Pattern {
     pub rule: Rule,
 }
 
+/// The severity of a pattern that names none.
 fn default_severity() -> Criticality {
     Criticality::High
 }
@@ -198,6 +199,7 @@ pub(crate) fn check_patterns(patterns: &[Pattern], problems: &mut Problems) {
     }
 }
 
+/// Checks one pattern, whose key is `key`.
 fn check_pattern(pattern: &Pattern, key: &str, problems: &mut Problems) {
     let id_ok = !pattern.id.is_empty()
         && pattern
@@ -260,6 +262,7 @@ fn check_pattern(pattern: &Pattern, key: &str, problems: &mut Problems) {
     }
 }
 
+/// Checks a non-empty list of conditions under `key`.
 fn check_conditions(conditions: &[Condition], key: &str, problems: &mut Problems) {
     if conditions.is_empty() {
         problems.push(key, "must not be empty".to_owned());
@@ -301,6 +304,7 @@ fn check_bounds(
     }
 }
 
+/// Checks one change: its tag, and exactly one amount above zero.
 fn check_change(change: &Change, key: &str, problems: &mut Problems) {
     check_tag(&change.tag, &format!("{key}.tag"), problems);
     let amounts = [
@@ -351,6 +355,7 @@ fn check_tag(tag: &str, key: &str, problems: &mut Problems) {
 
 /// Every tag name a rule refers to, in the order it names them.
 pub(crate) fn tag_names(rule: &Rule) -> Vec<&str> {
+    /// The tag names of `list`.
     fn conditions(list: &[Condition]) -> Vec<&str> {
         list.iter()
             .map(|condition| condition.tag.as_str())

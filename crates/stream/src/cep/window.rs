@@ -62,6 +62,7 @@ impl Extremes {
     }
 }
 
+/// The first reading of `queue` at or after `since`.
 fn first_since(queue: &VecDeque<Reading>, since: Timestamp) -> Option<&Reading> {
     queue.get(queue.partition_point(|reading| reading.time < since))
 }
