@@ -30,7 +30,7 @@ use flowline_core::{DataQualityFlags, Sample, Timestamp};
 
 use crate::cep::{Engine, Observation, Wells};
 use crate::checkpoint::Checkpoint;
-use crate::cleanse::cleanse;
+use crate::cleanse::{Cleansed, cleanse};
 use crate::clock::EventClock;
 use crate::config::StreamConfig;
 use crate::error::{ConfigError, RejectReason};
@@ -164,85 +164,20 @@ impl Pipeline {
         counts: &mut Counts,
         output: &mut Output,
     ) {
-        let reject = |reason: RejectReason, counts: &mut Counts, output: &mut Output| {
-            counts.rejected[reason.code()] += 1;
-            output.rejected.push(Rejected {
-                index,
-                sample: raw.clone(),
-                reason,
-            });
-        };
-        let Some(entry) = snapshot.tag(raw.tag) else {
-            let reason = RejectReason::UnknownTag {
-                tag: raw.tag,
-                catalog_version: snapshot.version(),
-            };
-            return reject(reason, counts, output);
-        };
-        let position = self.tags.position(raw.tag);
-        let (plan, state) = self
-            .tags
-            .current(position, snapshot, &self.config, &self.engine)
-            .parts();
-        let cleansed = match cleanse(raw, plan, &self.config.time) {
-            Ok(cleansed) => cleansed,
-            Err(reason) => return reject(reason, counts, output),
-        };
-
-        // Event time. Fast path: newer than anything seen, so no
-        // duplicate.
-        let in_order = state.last_time.is_none_or(|last| raw.time > last);
-        if !in_order && state.recent_times.contains(raw.time) {
-            counts.duplicates += 1;
+        let Some((position, cleansed, in_order)) = self.admit(snapshot, index, raw, counts, output)
+        else {
             return;
-        }
+        };
         let interval = self.config.cep.sweep_interval_ms;
         if let Some(now) = self.clock.sweep_due(raw.time.min(raw.received), interval) {
             self.sweep(snapshot, now, output);
         }
-        let (plan, state) = self.tags.slot_mut(position).parts();
-        state.recent_times.push(raw.time);
         counts.accepted += 1;
-        let lateness = self.config.time.allowed_lateness_ms;
-        let mut flags = cleansed.flags;
-        if self.clock.is_late(raw.time, lateness) {
-            flags |= DataQualityFlags::LATE;
-            counts.late += 1;
-        }
-        self.clock.advance(raw.time, raw.received);
-
-        // Validation: history-based checks only in time order, and only on
-        // values the source vouches for.
-        let usable = !raw.quality.is_bad();
-        if in_order {
-            let gap_us = self.config.validate.gap_after_ms as i64 * 1_000;
-            if gap_us > 0
-                && state
-                    .last_time
-                    .is_some_and(|last| raw.time.micros_since(last) > gap_us)
-            {
-                flags |= DataQualityFlags::GAP;
-            }
-            state.last_time = Some(raw.time);
-        } else {
-            counts.out_of_order += 1;
-        }
-        match cleansed.number {
-            Some(number) if in_order && usable => {
-                flags |= state
-                    .history
-                    .check(raw.time, number, plan, &self.config.validate);
-            }
-            Some(number) if !plan.range.contains(number) => {
-                flags |= DataQualityFlags::OUT_OF_RANGE;
-            }
-            _ => {}
-        }
+        let flags = self.check(position, raw, &cleansed, in_order, counts);
         counts.flags(flags);
-
-        let has_value = !cleansed.value.is_missing();
+        let (plan, _) = self.tags.slot_mut(position).parts();
         let processed = ProcessedSample {
-            score: quality_score(raw.quality, flags, has_value),
+            score: quality_score(raw.quality, flags, !cleansed.value.is_missing()),
             sample: Sample {
                 tag: raw.tag,
                 time: raw.time,
@@ -253,41 +188,159 @@ impl Pipeline {
             },
             enrichment: plan.enrichment,
         };
-
         // Patterns see on-time readings in order.
-        if let (Some(name), Some(well), true) = (
-            plan.pattern_name,
-            plan.enrichment.well,
-            in_order && !flags.contains(DataQualityFlags::LATE),
-        ) {
-            let fit = usable && !flags.intersects(UNFIT_FOR_PATTERNS);
-            let seen = Observation {
-                well,
-                path: &entry.tag.spec.path,
-                name,
-                tag: raw.tag,
-                time: raw.time,
-                value: cleansed.number.filter(|_| fit),
-            };
-            self.wells
-                .observe(&self.engine, snapshot, &seen, &mut output.events);
+        if in_order && !flags.contains(DataQualityFlags::LATE) {
+            self.observe(snapshot, position, &processed, cleansed.number, output);
         }
+        self.reduce(position, processed, in_order, output);
+    }
 
-        // Noise reduction.
+    /// Looks the sample's tag up and cleanses the sample; refused and
+    /// duplicate samples stop here. The tag's position, the cleansed
+    /// value, and whether the sample is newer than any of its tag's.
+    fn admit(
+        &mut self,
+        snapshot: &Snapshot,
+        index: usize,
+        raw: &Sample,
+        counts: &mut Counts,
+        output: &mut Output,
+    ) -> Option<(usize, Cleansed, bool)> {
+        let mut reject = |reason: RejectReason| {
+            counts.rejected[reason.code()] += 1;
+            output.rejected.push(Rejected {
+                index,
+                sample: raw.clone(),
+                reason,
+            });
+            None
+        };
+        if snapshot.tag(raw.tag).is_none() {
+            return reject(RejectReason::UnknownTag {
+                tag: raw.tag,
+                catalog_version: snapshot.version(),
+            });
+        }
+        let position = self.tags.position(raw.tag);
+        let (plan, state) = self
+            .tags
+            .current(position, snapshot, &self.config, &self.engine)
+            .parts();
+        let cleansed = match cleanse(raw, plan, &self.config.time) {
+            Ok(cleansed) => cleansed,
+            Err(reason) => return reject(reason),
+        };
+        // Fast path: newer than anything seen, so no duplicate.
+        let in_order = state.last_time.is_none_or(|last| raw.time > last);
+        if !in_order && state.recent_times.contains(raw.time) {
+            counts.duplicates += 1;
+            return None;
+        }
+        state.recent_times.push(raw.time);
+        Some((position, cleansed, in_order))
+    }
+
+    /// Places an accepted sample in event time and validates it; its
+    /// flags. History-based checks run only in time order, and only on
+    /// values the source vouches for.
+    fn check(
+        &mut self,
+        position: usize,
+        raw: &Sample,
+        cleansed: &Cleansed,
+        in_order: bool,
+        counts: &mut Counts,
+    ) -> DataQualityFlags {
+        let mut flags = cleansed.flags;
+        if self
+            .clock
+            .is_late(raw.time, self.config.time.allowed_lateness_ms)
+        {
+            flags |= DataQualityFlags::LATE;
+            counts.late += 1;
+        }
+        self.clock.advance(raw.time, raw.received);
+
+        let (plan, state) = self.tags.slot_mut(position).parts();
+        if in_order {
+            let gap_us = self.config.validate.gap_after_ms as i64 * 1_000;
+            let after_gap = state
+                .last_time
+                .is_some_and(|last| raw.time.micros_since(last) > gap_us);
+            if gap_us > 0 && after_gap {
+                flags |= DataQualityFlags::GAP;
+            }
+            state.last_time = Some(raw.time);
+        } else {
+            counts.out_of_order += 1;
+        }
+        match cleansed.number {
+            Some(number) if in_order && !raw.quality.is_bad() => {
+                flags
+                    | state
+                        .history
+                        .check(raw.time, number, plan, &self.config.validate)
+            }
+            Some(number) if !plan.range.contains(number) => flags | DataQualityFlags::OUT_OF_RANGE,
+            _ => flags,
+        }
+    }
+
+    /// Hands a reading to its well's patterns, if a pattern names its
+    /// tag. `number` is its value as a number, if it has one.
+    fn observe(
+        &mut self,
+        snapshot: &Snapshot,
+        position: usize,
+        processed: &ProcessedSample,
+        number: Option<f64>,
+        output: &mut Output,
+    ) {
+        let (plan, _) = self.tags.slot_mut(position).parts();
+        let (Some(name), Some(well)) = (plan.pattern_name, plan.enrichment.well) else {
+            return;
+        };
+        let sample = &processed.sample;
+        let Some(entry) = snapshot.tag(sample.tag) else {
+            return;
+        };
+        let fit = !sample.quality.is_bad() && !sample.flags.intersects(UNFIT_FOR_PATTERNS);
+        let seen = Observation {
+            well,
+            path: &entry.tag.spec.path,
+            name,
+            tag: sample.tag,
+            time: sample.time,
+            value: number.filter(|_| fit),
+        };
+        self.wells
+            .observe(&self.engine, snapshot, &seen, &mut output.events);
+    }
+
+    /// Offers a processed sample to noise reduction, which archives it
+    /// now, later or not at all. Out-of-order samples pass at once.
+    fn reduce(
+        &mut self,
+        position: usize,
+        processed: ProcessedSample,
+        in_order: bool,
+        output: &mut Output,
+    ) {
         let archive = &mut |sample: ProcessedSample| output.processed.push(sample);
         if !(self.config.compression.enabled && in_order) {
-            archive(processed);
+            return archive(processed);
+        }
+        let (plan, state) = self.tags.slot_mut(position).parts();
+        let (quality, flags) = (processed.sample.quality, processed.sample.flags);
+        let exception = quality != state.last_quality
+            || flags != state.last_flags
+            || flags.intersects(EVENT_FLAGS);
+        state.last_quality = quality;
+        state.last_flags = flags;
+        if exception {
+            state.noise.exception(processed, &plan.noise, archive);
         } else {
-            let exception = raw.quality != state.last_quality
-                || flags != state.last_flags
-                || flags.intersects(EVENT_FLAGS);
-            state.last_quality = raw.quality;
-            state.last_flags = flags;
-            if exception {
-                state.noise.exception(processed, &plan.noise, archive);
-            } else {
-                state.noise.push(processed, &plan.noise, archive);
-            }
+            state.noise.push(processed, &plan.noise, archive);
         }
     }
 

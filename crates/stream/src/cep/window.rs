@@ -64,7 +64,11 @@ impl Extremes {
 
 /// The first reading of `queue` at or after `since`.
 fn first_since(queue: &VecDeque<Reading>, since: Timestamp) -> Option<&Reading> {
-    queue.get(queue.partition_point(|reading| reading.time < since))
+    // Fast path: the window asked for is the one kept.
+    match queue.front() {
+        Some(first) if first.time >= since => Some(first),
+        _ => queue.get(queue.partition_point(|reading| reading.time < since)),
+    }
 }
 
 #[cfg(test)]
