@@ -1,5 +1,6 @@
-//! The knobs of the bus: topic names and partitions, and how the embedded
-//! log stores, syncs and retains records ([`BusConfig`]).
+//! The knobs of the bus: which backend carries it, topic names and
+//! partitions, how the embedded log stores, syncs and retains records, and
+//! how to reach Kafka ([`BusConfig`]).
 //!
 //! Every key has a default that runs a pilot; `validate` checks the
 //! values together and names the key at fault.
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::disk::SEGMENT_HEADER_LEN;
 use crate::error::BusError;
+use crate::kafka::KafkaConfig;
 use crate::topic::Topic;
 
 /// One mebibyte, in bytes.
@@ -35,6 +37,9 @@ const DEFAULT_DIR_NAME: &str = "bus";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
+    /// Which log carries the topics. The default is
+    /// [`BusBackend::Embedded`].
+    pub backend: BusBackend,
     /// Directory of the embedded log; created when missing. Empty, the
     /// default, means `bus` under the process's data directory (see
     /// [`BusConfig::dir_under`]).
@@ -75,6 +80,22 @@ pub struct BusConfig {
     /// Settings of single topics, by name without prefix, such as
     /// `[bus.topics.dlq]`.
     pub topics: BTreeMap<String, TopicConfig>,
+    /// How to reach Kafka with `backend = "kafka"`: `[bus.kafka]`.
+    pub kafka: KafkaConfig,
+}
+
+/// Which log carries the bus.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusBackend {
+    /// The embedded log on local disk ([`crate::EmbeddedBus`]): one
+    /// machine, no broker to run. The default.
+    #[default]
+    Embedded,
+    /// A Kafka cluster ([`crate::KafkaBus`]), as `[bus.kafka]` says. Topic
+    /// names, partitions and retention come from this section as for the
+    /// embedded log; the embedded log's own settings are not used.
+    Kafka,
 }
 
 /// Settings of one topic that differ from the bus-wide ones.
@@ -115,6 +136,7 @@ pub enum FsyncPolicy {
 impl Default for BusConfig {
     fn default() -> Self {
         BusConfig {
+            backend: BusBackend::Embedded,
             dir: PathBuf::new(),
             prefix: "flowline.".to_owned(),
             partitions: 4,
@@ -125,6 +147,7 @@ impl Default for BusConfig {
             retention_ms: 7 * DAY_MS,
             max_transaction_bytes: 16 * MIB,
             topics: BTreeMap::new(),
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -225,6 +248,9 @@ impl BusConfig {
             if let Some(bytes) = topic.retention_bytes {
                 check_retention(&format!("topics.{name}.retention_bytes"), bytes)?;
             }
+        }
+        if self.backend == BusBackend::Kafka {
+            self.kafka.validate()?;
         }
         Ok(())
     }

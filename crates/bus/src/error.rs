@@ -120,6 +120,48 @@ pub enum BusError {
     /// The bus was closed.
     #[error("the bus is closed")]
     Closed,
+    /// A Kafka broker or the Kafka client refused or failed an operation
+    /// for a reason no other variant describes; `retriable` says whether
+    /// the same call may succeed later (a broker restarting, a leader
+    /// moving, a timeout).
+    #[error("kafka: cannot {operation}: {reason}")]
+    Broker {
+        /// What was being done, such as "send to flowline.alerts" or
+        /// "fetch the committed offsets of group processor".
+        operation: String,
+        /// What the client or broker said.
+        reason: String,
+        /// Whether trying again may succeed.
+        retriable: bool,
+    },
+    /// The open transaction can no longer commit (a record was refused,
+    /// an offset commit was fenced by a rebalance, the transaction timed
+    /// out). Abort it, move the consumer back to the group's committed
+    /// offsets and process those records again in a new transaction.
+    #[error(
+        "the transaction of {transactional_id} must be aborted: {reason}; abort it, seek the \
+         consumer back to the group's committed offsets and process again"
+    )]
+    TransactionAbortable {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Another producer with the same transactional id started (or the
+    /// producer hit an error it cannot recover from): this producer can
+    /// send nothing more. Drop it and its consumer; a new instance resumes
+    /// from the group's committed offsets.
+    #[error(
+        "producer {transactional_id} is fenced or failed for good: {reason}; drop it and resume \
+         with a new producer from the group's committed offsets"
+    )]
+    Fenced {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// What the broker or client said.
+        reason: String,
+    },
 }
 
 impl BusError {

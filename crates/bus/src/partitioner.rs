@@ -11,6 +11,9 @@
 //! `partitioner=murmur2_random`, or be handed the partition from
 //! [`partition_for_key`], to agree with the embedded bus.
 
+use crate::error::BusError;
+use crate::topic::Topic;
+
 /// The seed of the Java client's murmur2.
 const SEED: u32 = 0x9747_b28c;
 /// The mixing multiplier of MurmurHash2.
@@ -57,6 +60,25 @@ pub fn murmur2(key: &[u8]) -> u32 {
 pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
     assert!(partitions > 0, "bug: a topic with no partitions");
     (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// The partition a record goes to: `explicit` if given, else the one
+/// its key hashes to; an explicit partition the topic lacks is an error.
+pub(crate) fn choose_partition(
+    topic: Topic,
+    explicit: Option<u32>,
+    key: &[u8],
+    partitions: u32,
+) -> Result<u32, BusError> {
+    match explicit {
+        Some(partition) if partition < partitions => Ok(partition),
+        Some(partition) => Err(BusError::UnknownPartition {
+            topic: topic.base_name().to_owned(),
+            partition,
+            partitions,
+        }),
+        None => Ok(partition_for_key(key, partitions)),
+    }
 }
 
 #[cfg(test)]

@@ -429,6 +429,28 @@ impl ConsumedBatch {
         value: &[u8],
         headers: &[Header<'_>],
     ) {
+        self.push_each(
+            partition,
+            offset,
+            timestamp,
+            key,
+            value,
+            headers.iter().copied(),
+        );
+    }
+
+    /// Like [`ConsumedBatch::push`], with the headers from an iterator, so
+    /// that a backend copies them from its client's records without
+    /// gathering them first.
+    pub(crate) fn push_each<'h>(
+        &mut self,
+        partition: TopicPartition,
+        offset: u64,
+        timestamp: Timestamp,
+        key: &[u8],
+        value: &[u8],
+        headers: impl Iterator<Item = Header<'h>>,
+    ) {
         let start = self.data.len();
         self.data.extend_from_slice(key);
         self.data.extend_from_slice(value);

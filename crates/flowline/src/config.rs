@@ -54,7 +54,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The field simulator of `flowline sim` and `flowline up --demo`.
     pub sim: SimSection,
-    /// The event bus: topic names and partitions, and the embedded log.
+    /// The event bus: its backend (the embedded log or Kafka), topic names
+    /// and partitions.
     pub bus: BusConfig,
 }
 

@@ -21,7 +21,7 @@ use crate::api::Committed;
 use crate::config::BusConfig;
 use crate::disk::DiskError;
 use crate::error::BusError;
-use crate::partitioner::partition_for_key;
+use crate::partitioner::choose_partition;
 use crate::record::RecordBatch;
 use crate::topic::{Topic, TopicPartition};
 
@@ -295,20 +295,8 @@ impl Writer {
         self.runs.clear();
         self.runs.resize(partitions as usize, (0, 0));
         for &(packed, explicit) in records {
-            let partition = match explicit {
-                Some(partition) if partition < partitions => partition,
-                Some(partition) => {
-                    return Err(BusError::UnknownPartition {
-                        topic: topic.base_name().to_owned(),
-                        partition,
-                        partitions,
-                    });
-                }
-                None => {
-                    let key = &data[packed.start..packed.start + packed.key_len as usize];
-                    partition_for_key(key, partitions)
-                }
-            };
+            let key = &data[packed.start..packed.start + packed.key_len as usize];
+            let partition = choose_partition(topic, explicit, key, partitions)?;
             self.chosen.push(partition);
             let run = &mut self.runs[partition as usize];
             run.0 += 1;

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod brokers;
+
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowline_bus::{
     Bus, BusConfig, ConsumedBatch, Consumer, CorrelationId, EmbeddedBus, OffsetReset, Polled,
@@ -94,6 +96,52 @@ pub async fn read_all<B: Bus>(bus: &B, topic: Topic) -> Vec<Read> {
             .unwrap();
         assert_eq!(polled, Polled::Records(batch.len()));
         if batch.is_empty() {
+            break;
+        }
+        read.extend(batch.iter().map(|record| Read {
+            partition: record.topic_partition(),
+            offset: record.offset,
+            number: number_of(record.value),
+        }));
+    }
+    read.sort();
+    read
+}
+
+/// Every visible record of `topic`, read by a fresh consumer of a group of
+/// its own, in partition and offset order: polls until `expected` records
+/// have come (or ten seconds passed), then until nothing more comes for
+/// `settle`, so that records beyond those expected are seen too. A broker
+/// takes longer than the embedded log to serve a new consumer; `settle`
+/// is how long the backend needs at most.
+pub async fn read_expecting<B: Bus>(
+    bus: &B,
+    topic: Topic,
+    expected: usize,
+    settle: Duration,
+) -> Vec<Read> {
+    let mut consumer = bus
+        .consumer(
+            &format!("reader-{}", CorrelationId::random()),
+            OffsetReset::Earliest,
+        )
+        .unwrap();
+    let partitions: Vec<TopicPartition> = (0..bus.partitions(topic))
+        .map(|partition| TopicPartition::new(topic, partition))
+        .collect();
+    consumer.assign(&partitions).unwrap();
+    let mut batch = ConsumedBatch::new();
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let wait = if read.len() < expected && Instant::now() < deadline {
+            Duration::from_millis(200)
+        } else {
+            settle
+        };
+        let polled = consumer.poll(&mut batch, 500, wait).await.unwrap();
+        assert_eq!(polled, Polled::Records(batch.len()));
+        if batch.is_empty() && (read.len() >= expected || Instant::now() >= deadline) {
             break;
         }
         read.extend(batch.iter().map(|record| Read {
