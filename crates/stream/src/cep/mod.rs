@@ -662,8 +662,8 @@ impl WellState {
             self.windows[name].push(reading, oldest);
         }
         if let Some(reading) = reading {
-            for (index, pattern) in engine.patterns.iter().enumerate() {
-                if let Compiled::Absence { bound, .. } = &pattern.rule
+            for &index in &engine.users[name] {
+                if let Compiled::Absence { bound, .. } = &engine.patterns[index].rule
                     && bound.name == seen.name
                     && bound.holds(reading.value)
                 {
