@@ -194,6 +194,17 @@ impl BusConfig {
         }
     }
 
+    /// The key that sets the partitions of `topic`, for errors:
+    /// `topics.NAME.partitions` when the topic has a section, else
+    /// `partitions`.
+    pub(crate) fn partitions_key(&self, topic: Topic) -> String {
+        if self.topics.contains_key(topic.base_name()) {
+            format!("topics.{}.partitions", topic.base_name())
+        } else {
+            "partitions".to_owned()
+        }
+    }
+
     /// The settings of `topic` in `topics`, if any.
     fn topic(&self, topic: Topic) -> Option<&TopicConfig> {
         self.topics.get(topic.base_name())

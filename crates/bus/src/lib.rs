@@ -28,6 +28,7 @@ mod error;
 pub mod kafka;
 mod partitioner;
 mod record;
+mod throttle;
 mod topic;
 
 pub use api::{

@@ -112,6 +112,18 @@ async fn poll_until<C: Consumer>(consumer: &mut C, want: usize) -> Vec<(TopicPar
     got
 }
 
+/// Polls into `batch`, at most `max_records` at a time, until a poll
+/// brings records or ten seconds pass.
+async fn poll_some<C: Consumer>(consumer: &mut C, batch: &mut ConsumedBatch, max_records: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while batch.is_empty() && Instant::now() < deadline {
+        consumer
+            .poll(batch, max_records, Duration::from_millis(200))
+            .await
+            .unwrap();
+    }
+}
+
 /// Polls, taking no record, until the consumer's lag is `expected` or
 /// five seconds pass; returns the last lag seen.
 async fn lag_becomes<C: Consumer>(
@@ -245,13 +257,7 @@ async fn a_record_keeps_its_headers_correlation_id_and_timestamp<B: Bus>(case: &
     let mut consumer = bus.consumer("headers", OffsetReset::Earliest).unwrap();
     consumer.assign(&[tp]).unwrap();
     let mut received = ConsumedBatch::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while received.is_empty() && Instant::now() < deadline {
-        consumer
-            .poll(&mut received, 10, Duration::from_millis(200))
-            .await
-            .unwrap();
-    }
+    poll_some(&mut consumer, &mut received, 10).await;
     let records: Vec<_> = received.iter().collect();
     assert_eq!(records.len(), 1);
     let record = records[0];
@@ -363,13 +369,7 @@ async fn the_lag_is_what_is_left_past_the_position<B: Bus>(case: &Case<B>) {
     let mut consumer = bus.consumer("lag", OffsetReset::Earliest).unwrap();
     consumer.assign(&[tp]).unwrap();
     let mut batch = ConsumedBatch::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while batch.is_empty() && Instant::now() < deadline {
-        consumer
-            .poll(&mut batch, 7, Duration::from_millis(200))
-            .await
-            .unwrap();
-    }
+    poll_some(&mut consumer, &mut batch, 7).await;
     assert_eq!(batch.len(), 7);
     assert_eq!(lag_becomes(&mut consumer, &[(tp, 43)]).await, [(tp, 43)]);
     consumer.seek(tp, 45).unwrap();

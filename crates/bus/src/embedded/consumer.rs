@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::api::{CommitOffset, Committed, Consumer, OffsetReset, Polled};
 use crate::error::BusError;
 use crate::record::ConsumedBatch;
+use crate::throttle::Throttle;
 use crate::topic::{Topic, TopicPartition};
 
 use super::partition::Cursor;
@@ -41,7 +42,7 @@ pub struct EmbeddedConsumer {
     /// Changes whenever records become visible.
     published: watch::Receiver<u64>,
     /// When lag was last reported.
-    lag_reported: Option<Instant>,
+    lag_reported: Throttle,
 }
 
 impl EmbeddedConsumer {
@@ -56,7 +57,7 @@ impl EmbeddedConsumer {
             to_report: None,
             next: 0,
             published,
-            lag_reported: None,
+            lag_reported: Throttle::default(),
         }
     }
 
@@ -127,13 +128,9 @@ impl EmbeddedConsumer {
     /// Reports the lag of every assigned partition, at most once per
     /// [`LAG_REPORT_INTERVAL`].
     fn report_lag(&mut self) {
-        if self
-            .lag_reported
-            .is_some_and(|last| last.elapsed() < LAG_REPORT_INTERVAL)
-        {
+        if !self.lag_reported.due(LAG_REPORT_INTERVAL) {
             return;
         }
-        self.lag_reported = Some(Instant::now());
         for (tp, lag) in self.lag() {
             events::lag(&self.group, tp, lag);
         }

@@ -516,13 +516,8 @@ fn check_partition_counts(dir: &Path, config: &BusConfig) -> Result<(), BusError
             held += 1;
         }
         if held > configured {
-            let key = if config.topics.contains_key(topic.base_name()) {
-                format!("topics.{}.partitions", topic.base_name())
-            } else {
-                "partitions".to_owned()
-            };
             return Err(BusError::config(
-                key,
+                config.partitions_key(topic),
                 format!(
                     "expected at least {held} partitions of {}, as the log in {} holds; \
                      partitions can be added but not removed, found {configured}",

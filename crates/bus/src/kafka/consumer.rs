@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flowline_core::Timestamp;
 use rdkafka::config::FromClientConfigAndContext;
@@ -21,6 +21,7 @@ use super::{KafkaBus, TopicNames, blocking, broker_error, events};
 use crate::api::{CommitOffset, Committed, Consumer, OffsetReset, Polled};
 use crate::error::BusError;
 use crate::record::{ConsumedBatch, Header};
+use crate::throttle::Throttle;
 use crate::topic::{Topic, TopicPartition};
 
 /// Shortest time between two reports of a consumer's lag.
@@ -46,7 +47,7 @@ pub struct KafkaConsumer {
     /// rebalance is reported.
     held: Option<OwnedMessage>,
     /// When lag was last reported.
-    lag_reported: Option<Instant>,
+    lag_reported: Throttle,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -77,7 +78,7 @@ impl KafkaConsumer {
             reset,
             positions: BTreeMap::new(),
             held: None,
-            lag_reported: None,
+            lag_reported: Throttle::default(),
         })
     }
 
@@ -179,13 +180,9 @@ impl KafkaConsumer {
     /// Reports the lag of every assigned partition, at most once per
     /// [`LAG_REPORT_INTERVAL`].
     fn report_lag(&mut self) {
-        if self
-            .lag_reported
-            .is_some_and(|last| last.elapsed() < LAG_REPORT_INTERVAL)
-        {
+        if !self.lag_reported.due(LAG_REPORT_INTERVAL) {
             return;
         }
-        self.lag_reported = Some(Instant::now());
         for (tp, lag) in self.lag() {
             events::lag(&self.group, tp, lag);
         }

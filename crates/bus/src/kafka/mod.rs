@@ -388,13 +388,8 @@ async fn wait_for_partitions(
             let held = found[topic.index()].unwrap_or_default();
             let configured = config.partitions_of(topic);
             if held != configured {
-                let key = if config.topics.contains_key(topic.base_name()) {
-                    format!("topics.{}.partitions", topic.base_name())
-                } else {
-                    "partitions".to_owned()
-                };
                 return Err(BusError::config(
-                    key,
+                    config.partitions_key(topic),
                     format!(
                         "expected {configured} partitions of {} as configured, the cluster has \
                          {held}: keys would land elsewhere than the configuration says",
