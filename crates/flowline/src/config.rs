@@ -801,6 +801,37 @@ mod tests {
     }
 
     #[test]
+    fn kafka_mode_is_set_from_the_environment_and_its_settings_are_checked_by_key() {
+        let loaded = load(
+            None,
+            env(&[
+                ("FLOWLINE_BUS_BACKEND", "kafka"),
+                ("FLOWLINE_BUS_KAFKA_BOOTSTRAP_SERVERS", "k1:9093,k2:9093"),
+                ("FLOWLINE_BUS_KAFKA_SECURITY_PROTOCOL", "ssl"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.bus.backend, flowline_bus::BusBackend::Kafka);
+        assert_eq!(loaded.config.bus.kafka.bootstrap_servers, "k1:9093,k2:9093");
+
+        let errors = problems(load(
+            None,
+            env(&[
+                ("FLOWLINE_BUS_BACKEND", "kafka"),
+                ("FLOWLINE_BUS_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ]),
+        ));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].ends_with(
+                "bus.kafka.sasl_username: expected a user with security_protocol = \"sasl_ssl\", \
+                 found none"
+            ),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn unusable_values_name_their_line_or_variable() {
         let (_directory, path) =
             write("[admin]\nlisten = \"localhost\"\n[database]\nurl = \"mysql://db/flowline\"\n");
