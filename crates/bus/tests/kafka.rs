@@ -157,12 +157,14 @@ async fn two_consumers_of_a_group_share_the_partitions_and_hear_of_the_rebalance
         shared.sort();
         shared
     };
-    while Instant::now() < deadline
-        && !(revoked
+    loop {
+        let settled = revoked
             && !first.assignment().is_empty()
             && !second.assignment().is_empty()
-            && shared(&first, &second) == all)
-    {
+            && shared(&first, &second) == all;
+        if settled || Instant::now() >= deadline {
+            break;
+        }
         let held = first.assignment();
         if let Some(Polled::Revoked(partitions)) =
             news(&mut first, &mut batch, Duration::from_millis(100)).await
