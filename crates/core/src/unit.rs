@@ -284,11 +284,13 @@ impl Conversion {
 }
 
 impl Unit {
+    /// The unit's row of [`UNITS`], which lists the units in the order the
+    /// enum declares them, so the discriminant is the index: a symbol is
+    /// looked up in constant time, as encoders on the hot path do.
     fn info(self) -> &'static UnitInfo {
-        UNITS
-            .iter()
-            .find(|info| info.unit == self)
-            .expect("bug: every unit is in the UNITS table")
+        let info = &UNITS[self as usize];
+        debug_assert_eq!(info.unit, self, "bug: UNITS is in declaration order");
+        info
     }
 
     /// Every unit Flowline knows, in the order they are listed here.
@@ -394,6 +396,14 @@ mod tests {
     fn close(actual: f64, expected: f64) -> bool {
         // uom keeps seven significant digits for customary units.
         (actual - expected).abs() <= 1e-6 * expected.abs().max(1.0)
+    }
+
+    #[test]
+    fn every_unit_finds_its_own_row_of_the_table() {
+        for (index, info) in UNITS.iter().enumerate() {
+            assert_eq!(info.unit as usize, index, "{}", info.symbol);
+            assert_eq!(info.unit.symbol(), info.symbol);
+        }
     }
 
     #[test]

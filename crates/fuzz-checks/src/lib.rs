@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod modbus;
 pub mod opcua;
+pub mod records;
 pub mod schedule;
 pub mod spool;
 
@@ -33,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("spool", spool::spool),
     ("fault_schedule", schedule::fault_schedule),
     ("opcua_node_address", opcua::node_address),
+    ("records", records::records),
 ];
 
 /// Reads `data` as the text of a `T`: it parses, or the error quotes the
