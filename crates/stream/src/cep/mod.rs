@@ -12,6 +12,17 @@
 //! A pattern applies to a well only when the catalog has every tag it
 //! names under that well: `esp/motor-current` rules never watch a
 //! gas-lifted well.
+//!
+//! LIMITATION: patterns watch wells only; tags outside a well (a pad's
+//! separator or tanks) and text tags are not seen by any pattern.
+//!
+//! LIMITATION: rules are evaluated when a reading of one of their own
+//! tags arrives, so a threshold run over tags that report only on change
+//! (an OPC UA deadband) matches at the next such reading, not at the
+//! moment its duration is reached. Absences are measured against the
+//! partition's clock, which only samples move: a partition that receives
+//! nothing at all raises nothing (the gateway sends bad-quality samples
+//! for devices it cannot read, so this means the gateway itself is down).
 
 mod pattern;
 mod window;
