@@ -18,6 +18,7 @@ const MAX_VARINT_LEN: usize = 10;
 
 /// Appends `value` as a variable-length integer: seven bits a byte, low
 /// bits first, the top bit set on every byte but the last.
+#[inline]
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     // Fast path: one extend of a stack buffer rather than a push a byte.
     let mut buffer = [0_u8; MAX_VARINT_LEN];
@@ -32,48 +33,57 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Appends an Avro `long`: zigzag, so small negative numbers stay short.
+#[inline]
 pub(crate) fn put_long(out: &mut Vec<u8>, value: i64) {
     put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
 /// Appends an Avro `int`, which has the same encoding as a `long` of the
 /// same value.
+#[inline]
 pub(crate) fn put_int(out: &mut Vec<u8>, value: i32) {
     put_long(out, i64::from(value));
 }
 
 /// Appends an Avro `float`: four bytes, little-endian.
+#[inline]
 pub(crate) fn put_float(out: &mut Vec<u8>, value: f32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
 /// Appends an Avro `double`: eight bytes, little-endian.
+#[inline]
 pub(crate) fn put_double(out: &mut Vec<u8>, value: f64) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
 /// Appends an Avro `boolean`: one byte, 0 or 1.
+#[inline]
 pub(crate) fn put_boolean(out: &mut Vec<u8>, value: bool) {
     out.push(u8::from(value));
 }
 
 /// Appends Avro `bytes`: the length as a `long`, then the bytes.
+#[inline]
 pub(crate) fn put_bytes(out: &mut Vec<u8>, value: &[u8]) {
     put_long(out, value.len() as i64);
     out.extend_from_slice(value);
 }
 
 /// Appends an Avro `string`: its UTF-8 bytes as `bytes`.
+#[inline]
 pub(crate) fn put_string(out: &mut Vec<u8>, value: &str) {
     put_bytes(out, value.as_bytes());
 }
 
 /// Appends the branch index of a union, or the symbol index of an enum.
+#[inline]
 pub(crate) fn put_index(out: &mut Vec<u8>, index: usize) {
     put_long(out, index as i64);
 }
 
 /// Appends an optional `long`, as the union `["null", "long"]`.
+#[inline]
 pub(crate) fn put_optional_long(out: &mut Vec<u8>, value: Option<i64>) {
     match value {
         None => put_index(out, 0),
@@ -85,6 +95,7 @@ pub(crate) fn put_optional_long(out: &mut Vec<u8>, value: Option<i64>) {
 }
 
 /// Appends an optional `string`, as the union `["null", "string"]`.
+#[inline]
 pub(crate) fn put_optional_string(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => put_index(out, 0),
@@ -125,6 +136,7 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader of `bytes` as a `schema` record whose body starts at
     /// `position`.
+    #[inline]
     pub(crate) fn new(bytes: &'a [u8], position: usize, schema: SchemaKind) -> Self {
         Reader {
             bytes,
@@ -134,6 +146,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The offset of the next byte to read, from the record's first byte.
+    #[inline]
     pub(crate) fn position(&self) -> usize {
         self.position
     }
@@ -169,6 +182,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `len` bytes, for `field`.
+    #[inline]
     fn take(&mut self, field: &'static str, len: usize) -> Result<&'a [u8], DecodeError> {
         let start = self.position;
         let slice = start
@@ -180,6 +194,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes, for `field`.
+    #[inline]
     fn take_array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
         let slice = self.take(field, N)?;
         Ok(slice
@@ -189,6 +204,7 @@ impl<'a> Reader<'a> {
 
     /// A variable-length integer of at most ten bytes whose value fits in
     /// 64 bits.
+    #[inline]
     fn varint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         let start = self.position;
         // Fast path: flags, small ids, union branches and lengths fit in
@@ -226,12 +242,14 @@ impl<'a> Reader<'a> {
     }
 
     /// An Avro `long`.
+    #[inline]
     pub(crate) fn long(&mut self, field: &'static str) -> Result<i64, DecodeError> {
         let zigzag = self.varint(field)?;
         Ok((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64))
     }
 
     /// A `long` that must lie in `min..=max`.
+    #[inline]
     fn long_within(&mut self, field: &'static str, min: i64, max: i64) -> Result<i64, DecodeError> {
         let offset = self.position;
         let value = self.long(field)?;
@@ -250,37 +268,44 @@ impl<'a> Reader<'a> {
     }
 
     /// An Avro `int` that cannot be negative, such as a partition.
+    #[inline]
     pub(crate) fn non_negative_int(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         Ok(self.long_within(field, 0, i64::from(i32::MAX))? as u32)
     }
 
     /// A `long` holding an unsigned 32-bit number, such as a tag id.
+    #[inline]
     pub(crate) fn u32_long(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         Ok(self.long_within(field, 0, i64::from(u32::MAX))? as u32)
     }
 
     /// A `long` holding a number that cannot be negative, such as a
     /// version.
+    #[inline]
     pub(crate) fn u64_long(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         Ok(self.long_within(field, 0, i64::MAX)? as u64)
     }
 
     /// An `int` holding an unsigned 16-bit number, such as the flags.
+    #[inline]
     pub(crate) fn u16_int(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         Ok(self.long_within(field, 0, i64::from(u16::MAX))? as u16)
     }
 
     /// An Avro `float`.
+    #[inline]
     pub(crate) fn float(&mut self, field: &'static str) -> Result<f32, DecodeError> {
         Ok(f32::from_le_bytes(self.take_array(field)?))
     }
 
     /// An Avro `double`.
+    #[inline]
     pub(crate) fn double(&mut self, field: &'static str) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.take_array(field)?))
     }
 
     /// An Avro `boolean`: a byte that must be 0 or 1.
+    #[inline]
     pub(crate) fn boolean(&mut self, field: &'static str) -> Result<bool, DecodeError> {
         let offset = self.position;
         match self.take(field, 1)?[0] {
@@ -296,6 +321,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length of `bytes` or `string`, which cannot be negative.
+    #[inline]
     fn length(&mut self, field: &'static str) -> Result<usize, DecodeError> {
         let offset = self.position;
         let length = self.long(field)?;
@@ -308,12 +334,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Avro `bytes`, borrowed from the record.
+    #[inline]
     pub(crate) fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let length = self.length(field)?;
         self.take(field, length)
     }
 
     /// An Avro `string`, borrowed from the record.
+    #[inline]
     pub(crate) fn string(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let length = self.length(field)?;
         let offset = self.position;
@@ -326,6 +354,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An Avro `fixed` of `N` bytes.
+    #[inline]
     pub(crate) fn fixed<const N: usize>(
         &mut self,
         field: &'static str,
@@ -334,6 +363,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The branch index of a union of `branches` types.
+    #[inline]
     pub(crate) fn union_index(
         &mut self,
         field: &'static str,
@@ -354,6 +384,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The symbol index of an enum of `symbols` symbols.
+    #[inline]
     pub(crate) fn enum_index(
         &mut self,
         field: &'static str,
@@ -374,6 +405,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional `long`, the union `["null", "long"]`.
+    #[inline]
     pub(crate) fn optional_u32_long(
         &mut self,
         field: &'static str,
@@ -385,6 +417,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional `string`, the union `["null", "string"]`.
+    #[inline]
     pub(crate) fn optional_string(
         &mut self,
         field: &'static str,
@@ -436,6 +469,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Checks that the record ends where its schema does.
+    #[inline]
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
         if self.position == self.bytes.len() {
             Ok(())
