@@ -37,6 +37,17 @@ impl CorrelationId {
         uuid::Uuid::try_parse_ascii(bytes).ok().map(CorrelationId)
     }
 
+    /// The id whose 128 bits are `bits`, as [`CorrelationId::to_bits`]
+    /// gave them: for code that carries ids without depending on the bus.
+    pub fn from_bits(bits: u128) -> Self {
+        CorrelationId(uuid::Uuid::from_u128(bits))
+    }
+
+    /// The id's 128 bits.
+    pub fn to_bits(self) -> u128 {
+        self.0.as_u128()
+    }
+
     /// The header value: the UUID's 36 ASCII characters.
     pub fn to_header(self) -> [u8; 36] {
         let mut text = [0; 36];
@@ -404,18 +415,27 @@ impl ConsumedBatch {
 
     /// The records, in the order received: by offset within a partition.
     pub fn iter(&self) -> impl Iterator<Item = ConsumedRecord<'_>> {
-        self.records.iter().map(|entry| {
-            let (key, value, headers) = entry.packed.parts(&self.data);
-            ConsumedRecord {
-                topic: entry.partition.topic,
-                partition: entry.partition.partition,
-                offset: entry.offset,
-                timestamp: entry.packed.timestamp,
-                key,
-                value,
-                headers,
-            }
-        })
+        self.records.iter().map(|entry| self.record(entry))
+    }
+
+    /// The record at `index` in the order received, if there is one: to
+    /// go back to a record's bytes after working on its decoded value.
+    pub fn get(&self, index: usize) -> Option<ConsumedRecord<'_>> {
+        self.records.get(index).map(|entry| self.record(entry))
+    }
+
+    /// The record `entry` describes.
+    fn record(&self, entry: &ConsumedEntry) -> ConsumedRecord<'_> {
+        let (key, value, headers) = entry.packed.parts(&self.data);
+        ConsumedRecord {
+            topic: entry.partition.topic,
+            partition: entry.partition.partition,
+            offset: entry.offset,
+            timestamp: entry.packed.timestamp,
+            key,
+            value,
+            headers,
+        }
     }
 
     /// Adds a received record by copying its bytes: for backends whose
@@ -541,6 +561,7 @@ mod tests {
         assert_eq!(header[8], b'-');
         assert_eq!(CorrelationId::from_header(&header), Some(id));
         assert_eq!(CorrelationId::from_header(b"not an id"), None);
+        assert_eq!(CorrelationId::from_bits(id.to_bits()), id);
     }
 
     #[test]
@@ -596,5 +617,7 @@ mod tests {
         assert_eq!(records[0].correlation_id(), None);
         assert_eq!(records[1].topic_partition(), partition);
         assert_eq!(records[1].value, b"v2");
+        assert_eq!(batch.get(1), Some(records[1]));
+        assert_eq!(batch.get(2), None);
     }
 }

@@ -20,6 +20,7 @@ use flowline_bus::{BusConfig, BusError};
 use flowline_catalog::{DemoLayout, MAX_PADS};
 use flowline_edge::GatewayConfig;
 use flowline_sim::{OpcUaConfig, SimConfig};
+use flowline_stream::service::ProcessorConfig;
 use serde::{Deserialize, Serialize};
 
 /// Every environment variable that sets a key starts with this.
@@ -57,6 +58,22 @@ pub struct Config {
     /// The event bus: its backend (the embedded log or Kafka), topic names
     /// and partitions.
     pub bus: BusConfig,
+    /// The Schema Registry of Kafka mode.
+    pub schema_registry: SchemaRegistryConfig,
+    /// The stream processor of `flowline processor` and `flowline up`.
+    pub processor: ProcessorConfig,
+}
+
+/// Where Kafka mode registers the schemas of its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// A Confluent-compatible Schema Registry, such as
+    /// `http://registry:8081/`. With `bus.backend = "kafka"`, each
+    /// service registers its schemas there at start and writes the ids it
+    /// gives; empty, the default, or on the embedded log, records carry the
+    /// ids of `schemas/registry.toml`.
+    pub url: String,
 }
 
 /// The field simulator: where it serves and how its field behaves.
@@ -167,6 +184,8 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             sim: SimSection::default(),
             bus: BusConfig::default(),
+            schema_registry: SchemaRegistryConfig::default(),
+            processor: ProcessorConfig::default(),
         }
     }
 }
@@ -322,6 +341,18 @@ impl Config {
                 problems.push((format!("bus.{key}"), message))
             }
             Err(other) => problems.push(("bus".to_owned(), other.to_string())),
+        }
+        for (key, problem) in self.processor.problems() {
+            problems.push((format!("processor.{key}"), problem));
+        }
+        let registry = &self.schema_registry.url;
+        let registry_ok = url::Url::parse(registry)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && !url.cannot_be_a_base());
+        if !registry.is_empty() && !registry_ok {
+            problems.push((
+                "schema_registry.url".to_owned(),
+                format!("expected an http:// or https:// URL, found `{registry}`"),
+            ));
         }
         let wells = u64::from(self.demo.pads) * u64::from(self.demo.wells_per_pad);
         if wells == 0 || wells > u64::from(MAX_DEMO_WELLS) {
@@ -828,6 +859,39 @@ mod tests {
                  found none"
             ),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_processors_settings_are_checked_by_key_under_processor() {
+        let (_directory, path) = write(
+            "[processor]\nbatch_size = 0\n\n[processor.validate]\nspike_window = 99\n\n\
+             [schema_registry]\nurl = \"registry:8081\"\n",
+        );
+        let errors = problems(load(
+            Some(&path),
+            env(&[("FLOWLINE_PROCESSOR_GROUP_ID", "")]),
+        ));
+        assert_eq!(
+            errors,
+            [
+                "environment variable FLOWLINE_PROCESSOR_GROUP_ID: processor.group_id: \
+                 expected a name, found none"
+                    .to_owned(),
+                format!(
+                    "{}:2:1: processor.batch_size: expected 1 to 1000000 records, found 0",
+                    path.display()
+                ),
+                format!(
+                    "{}:5:1: processor.validate.spike_window: must be from 3 to 15, found 99",
+                    path.display()
+                ),
+                format!(
+                    "{}:8:1: schema_registry.url: expected an http:// or https:// URL, found \
+                     `registry:8081`",
+                    path.display()
+                ),
+            ]
         );
     }
 

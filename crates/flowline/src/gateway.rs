@@ -3,44 +3,40 @@
 //!
 //! The gateway polls the Modbus endpoints in `[gateway]` for the points of
 //! the catalog (or of a point-list file), reads the OPC UA servers for the
-//! catalog's OPC UA tags, and publishes the samples through
-//! store-and-forward: while what consumes them does not take them, they
-//! wait in the spool under `data_dir` (or `gateway.spool.dir`).
+//! catalog's OPC UA tags, and publishes the samples to the bus's
+//! `raw-sensor-data` through store-and-forward: while the bus does not
+//! take them, they wait in the spool under `data_dir` (or
+//! `gateway.spool.dir`).
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use flowline_catalog::Catalog;
 use flowline_catalog::modbus::read_point_list;
-use flowline_core::Sample;
-use flowline_edge::{
-    ChannelPublisher, Gateway, GatewayConfig, Spool, StoreAndForward, catalog_points,
-};
+use flowline_edge::{BusPublisher, Gateway, GatewayConfig, Spool, StoreAndForward, catalog_points};
+use flowline_schemas::Codec;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::mpsc;
 
+use crate::bus::{self, OpenBus, ServiceBus};
 use crate::config::Config;
-use crate::open_catalog;
 use crate::process::Process;
+use crate::start_with_catalog;
 
-/// Batches of samples in flight between the gateway and what consumes them.
-const SAMPLE_QUEUE_BATCHES: usize = 256;
-
-/// Runs the gateway until a signal stops it.
+/// Runs the gateway until a signal stops it. On the embedded bus it holds
+/// the log's lock, so no other process (`flowline processor`) can open it
+/// meanwhile: `flowline up` runs both in one process.
 pub async fn run(config: &Config, metrics: PrometheusHandle) -> anyhow::Result<()> {
-    let mut process = Process::start(config, metrics).await?;
-    process.health.starting("catalog", "opening the database");
-    let catalog = open_catalog(config).await?;
-    process.health.ready("catalog");
-    process.refresh_catalog(
-        catalog.clone(),
-        Duration::from_millis(config.catalog.refresh_interval_ms),
-    );
-    start(&mut process, &config.gateway, &config.data_dir, &catalog)?;
+    let (mut process, catalog) = start_with_catalog(config, metrics).await?;
+    let (open, codec) = bus::open(config).await?;
+    let (gateway, data_dir) = (&config.gateway, &config.data_dir);
+    match &open {
+        OpenBus::Embedded(bus) => start(&mut process, gateway, data_dir, &catalog, bus, codec)?,
+        OpenBus::Kafka(bus) => start(&mut process, gateway, data_dir, &catalog, bus, codec)?,
+    }
     tracing::info!(
         admin = %format_args!("http://{}", process.admin_address),
+        bus = open.location(config),
         startup_ms = process.startup_ms(),
         "gateway is up"
     );
@@ -50,12 +46,15 @@ pub async fn run(config: &Config, metrics: PrometheusHandle) -> anyhow::Result<(
 }
 
 /// Plans the gateway's points and starts reading them inside `process`,
-/// spooling under `data_dir` unless `gateway.spool.dir` says otherwise.
-pub fn start(
+/// publishing to `bus` with `codec`, spooling under `data_dir` unless
+/// `gateway.spool.dir` says otherwise.
+pub fn start<B: ServiceBus>(
     process: &mut Process,
     config: &GatewayConfig,
     data_dir: &Path,
     catalog: &Catalog,
+    bus: &B,
+    codec: Codec,
 ) -> anyhow::Result<()> {
     process.health.starting("gateway", "planning points");
     let snapshot = catalog.snapshot();
@@ -80,10 +79,9 @@ pub fn start(
     let spool_dir = config.spool.dir_under(data_dir);
     let spool = Spool::open(&spool_dir, config.spool.clone())
         .with_context(|| format!("cannot open the spool in {}", spool_dir.display()))?;
-    let (channel, samples) = ChannelPublisher::new(SAMPLE_QUEUE_BATCHES);
-    process.spawn(consume(samples));
+    let bus = BusPublisher::new(bus.producer()?, catalog.snapshots(), codec);
     let shutdown = process.shutdown.clone();
-    let publisher = StoreAndForward::start(channel, spool, config.forward.clone(), shutdown)?;
+    let publisher = StoreAndForward::start(bus, spool, config.forward.clone(), shutdown)?;
     let gateway = Gateway::start(
         plan,
         config.timings(),
@@ -103,16 +101,5 @@ pub fn start(
         spool = %spool_dir.display(),
         "gateway reading"
     );
-    Ok(())
-}
-
-/// Takes the gateway's batches off its queue.
-///
-/// LIMITATION: the event bus does not exist yet, so samples stop here: the
-/// gateway's metrics count them, and nothing stores them.
-async fn consume(mut samples: mpsc::Receiver<Vec<Sample>>) -> anyhow::Result<()> {
-    while let Some(batch) = samples.recv().await {
-        metrics::counter!("flowline_samples_consumed_total").increment(batch.len() as u64);
-    }
     Ok(())
 }

@@ -5,10 +5,12 @@
 //! grows, run one service each for a cluster.
 
 mod admin;
+mod bus;
 mod catalog_cli;
 mod config;
 mod gateway;
 mod process;
+mod processor;
 mod shutdown;
 mod sim;
 mod telemetry;
@@ -52,8 +54,12 @@ enum Command {
         demo: bool,
     },
     /// Run the edge gateway: read the Modbus devices and OPC UA servers in
-    /// [gateway].
+    /// [gateway] and publish to the bus's raw-sensor-data.
     Gateway,
+    /// Run the stream processor: read raw-sensor-data in the consumer
+    /// group of [processor] and write processed-data, alerts and dlq,
+    /// exactly once.
+    Processor,
     /// Run the field simulator: the demo field of [demo], served over
     /// Modbus TCP, with its fault-injection HTTP API.
     Sim {
@@ -129,6 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway => serve(loaded?.config, |config, metrics| async move {
             gateway::run(&config, metrics).await
         }),
+        Command::Processor => serve(loaded?.config, |config, metrics| async move {
+            processor::run(&config, metrics).await
+        }),
         Command::Sim {
             faults,
             write_points,
@@ -201,6 +210,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// Starts a service's [`Process`] and opens its catalog, refreshed every
+/// `catalog.refresh_interval_ms` from then on.
+pub(crate) async fn start_with_catalog(
+    config: &Config,
+    metrics: PrometheusHandle,
+) -> anyhow::Result<(process::Process, Catalog)> {
+    let mut process = process::Process::start(config, metrics).await?;
+    process.health.starting("catalog", "opening the database");
+    let catalog = open_catalog(config).await?;
+    process.health.ready("catalog");
+    let interval = std::time::Duration::from_millis(config.catalog.refresh_interval_ms);
+    process.refresh_catalog(catalog.clone(), interval);
+    Ok((process, catalog))
 }
 
 /// Opens the configured database and the catalog in it, creating the data

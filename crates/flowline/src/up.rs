@@ -3,12 +3,15 @@
 //! Starts, in order: the admin endpoints (so `/healthz` answers while the
 //! rest starts), the catalog (migrated, and loaded with the demo field when
 //! empty or when `--demo` asks), the catalog refresher that picks up
-//! changes made by other processes, the field simulator (with `--demo`, or
-//! when no field is configured: `gateway.modbus` and `gateway.opcua` both
-//! empty), which serves Modbus TCP and OPC UA, and the gateway, which
-//! reads the simulator as one more Modbus endpoint. Later services join the
-//! same list. On SIGINT or SIGTERM each stops taking new work, finishes what it has
-//! within `shutdown_timeout_ms`, and the process exits.
+//! changes made by other processes, the event bus (the embedded log under
+//! `data_dir`, or Kafka), the field simulator (with `--demo`, or when no
+//! field is configured: `gateway.modbus` and `gateway.opcua` both empty),
+//! which serves Modbus TCP and OPC UA, the gateway, which reads the
+//! simulator as one more Modbus endpoint and publishes to
+//! `raw-sensor-data`, and the processor, which turns those samples into
+//! `processed-data`, `alerts` and `dlq`. Later services join the same
+//! list. On SIGINT or SIGTERM each stops taking new work, finishes what it
+//! has within `shutdown_timeout_ms`, and the process exits.
 
 use std::time::Duration;
 
@@ -16,12 +19,14 @@ use anyhow::Context;
 use flowline_catalog::{Catalog, ImportMode, demo_field};
 use flowline_core::AssetKind;
 use flowline_edge::{GatewayConfig, ModbusEndpoint};
+use flowline_schemas::Codec;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::bus::{self, OpenBus, ServiceBus};
 use crate::config::Config;
 use crate::process::Process;
 use crate::sim::Served;
-use crate::{gateway, open_catalog, sim};
+use crate::{gateway, open_catalog, processor, sim};
 
 /// The name of the simulator's Modbus endpoint in the gateway.
 const SIM_ENDPOINT: &str = "simulator";
@@ -50,7 +55,15 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
     } else {
         None
     };
-    gateway::start(&mut process, &gateway_config, &config.data_dir, &catalog)?;
+    let (open, codec) = bus::open(config).await?;
+    match &open {
+        OpenBus::Embedded(bus) => {
+            start_services(&mut process, config, &gateway_config, bus, &catalog, codec)?
+        }
+        OpenBus::Kafka(bus) => {
+            start_services(&mut process, config, &gateway_config, bus, &catalog, codec)?
+        }
+    }
 
     let snapshot = catalog.snapshot();
     let wells = snapshot
@@ -63,6 +76,7 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
         wells,
         tags = snapshot.tags().len(),
         catalog_version = snapshot.version(),
+        bus = open.location(config),
         simulator_modbus = served.as_ref().map(|served| served.modbus.to_string()),
         simulator_opcua = served.as_ref().map(|served| served.opcua.as_str()),
         simulator_http = served.as_ref().map(|served| format!("http://{}", served.http)),
@@ -73,6 +87,28 @@ pub async fn run(config: &Config, demo: bool, metrics: PrometheusHandle) -> anyh
     let outcome = process.wait().await;
     catalog.database().close().await;
     outcome
+}
+
+/// Starts the services that talk over `bus`: the gateway, publishing to
+/// it, and the processor, reading from it.
+fn start_services<B: ServiceBus>(
+    process: &mut Process,
+    config: &Config,
+    gateway_config: &GatewayConfig,
+    bus: &B,
+    catalog: &Catalog,
+    codec: Codec,
+) -> anyhow::Result<()> {
+    let data_dir = &config.data_dir;
+    gateway::start(
+        process,
+        gateway_config,
+        data_dir,
+        catalog,
+        bus,
+        codec.clone(),
+    )?;
+    processor::start(process, config, bus, catalog, codec)
 }
 
 async fn load_demo(catalog: &Catalog, config: &Config) -> anyhow::Result<()> {

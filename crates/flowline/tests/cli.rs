@@ -229,13 +229,14 @@ fn up_runs_the_simulator_and_the_gateway_and_samples_flow() {
     let opcua = platform.ready["simulator_opcua"].as_str().unwrap();
     assert!(opcua.starts_with("opc.tcp://127.0.0.1:"), "{opcua}");
 
-    // Two full polls of the demo field's 156 tags reached the consumer.
-    platform.metric_reaches("flowline_samples_consumed_total", 312.0);
+    // Two full polls of the demo field's 156 tags went through the bus and
+    // the processor, committed.
+    platform.metric_reaches("flowline_processor_input_records_total", 312.0);
     platform.metric_reaches("flowline_gateway_device_up{device=\"simulator\"}", 1.0);
     let (status, body) = platform.get("/readyz");
     assert_eq!(status, 200, "{body}");
     let readiness: serde_json::Value = serde_json::from_str(&body).unwrap();
-    for component in ["catalog", "simulator", "gateway"] {
+    for component in ["catalog", "simulator", "gateway", "processor"] {
         assert_eq!(readiness["components"][component]["ready"], true, "{body}");
     }
 
@@ -280,7 +281,7 @@ fn the_simulators_point_list_lets_a_separate_gateway_read_it() {
     let platform = Platform::start(flowline(directory.path()));
     assert!(platform.ready["simulator_modbus"].is_null());
     platform.metric_reaches("flowline_gateway_device_up{device=\"field\"}", 1.0);
-    platform.metric_reaches("flowline_samples_consumed_total", 312.0);
+    platform.metric_reaches("flowline_processor_input_records_total", 312.0);
     let (_, readiness) = platform.get("/readyz");
     assert!(!readiness.contains("simulator"), "{readiness}");
 
@@ -351,7 +352,7 @@ fn the_simulators_opcua_server_browses_into_the_catalog_and_the_gateway_reads_it
     assert!(output.status.success(), "{}", stderr(&output));
     let gateway = Platform::spawn(flowline(directory.path()), "gateway", &[], "gateway is up");
     gateway.metric_reaches("flowline_gateway_device_up{device=\"simulator\"}", 1.0);
-    gateway.metric_reaches("flowline_samples_consumed_total", 2.0 * 156.0);
+    gateway.metric_reaches("flowline_gateway_published_samples_total", 2.0 * 156.0);
 
     assert!(gateway.stop().0.success());
     assert!(sim.stop().0.success());

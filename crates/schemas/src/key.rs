@@ -36,9 +36,11 @@ impl RecordKey {
 }
 
 /// The key of a sample, raw or processed, of a tag in `well` (if any),
-/// held by `asset`: the well, else the asset (the rule of the processor's
-/// `partition_key`). The gateway and the processor are to key by this,
-/// with the tag's well and asset from the catalog snapshot.
+/// held by `asset`: the well, else the asset. The one place this rule
+/// lives: the gateway keys the samples it publishes by it, and the
+/// processor's `partition_key` (which decides where a tag's state lives)
+/// is this function, with the tag's well and asset from the catalog
+/// snapshot.
 pub fn sample_key(well: Option<AssetId>, asset: AssetId) -> RecordKey {
     RecordKey(well.unwrap_or(asset).0.to_be_bytes())
 }

@@ -15,6 +15,8 @@
 
 use flowline_catalog::TagEntry;
 use flowline_core::{AssetId, TagId};
+use flowline_schemas::RecordKey;
+use flowline_schemas::key::sample_key;
 use serde::{Deserialize, Serialize};
 
 use crate::cep::WellState;
@@ -25,8 +27,9 @@ use crate::tags::TagState;
 /// The magic bytes a checkpoint starts with.
 pub const CHECKPOINT_MAGIC: [u8; 4] = *b"FLSC";
 
-/// The checkpoint format this build writes and reads.
-pub const CHECKPOINT_FORMAT: u16 = 1;
+/// The checkpoint format this build writes and reads. Format 2 added the
+/// origin of the samples noise reduction holds back.
+pub const CHECKPOINT_FORMAT: u16 = 2;
 
 /// The length of the magic and the format number.
 const HEADER_LEN: usize = 6;
@@ -49,11 +52,13 @@ impl std::fmt::Display for StateKey {
     }
 }
 
-/// The key raw samples of a tag should be partitioned by so that its
-/// state, and its well's, live in one partition: the tag's well, or for a
-/// tag outside any well (a separator, a tank) the asset that holds it.
-pub fn partition_key(entry: &TagEntry) -> AssetId {
-    entry.well.unwrap_or(entry.asset)
+/// The key of a tag's samples, raw and processed, so that its state, and
+/// its well's, live in one partition: [`sample_key`] of the tag's well
+/// and asset (the well, or for a tag outside any well, such as a
+/// separator's or a tank's, the asset that holds it). The gateway keys
+/// the samples it publishes by the same function.
+pub fn partition_key(entry: &TagEntry) -> RecordKey {
+    sample_key(entry.well, entry.asset)
 }
 
 /// A pipeline's state at one moment, in a form that survives a restart.

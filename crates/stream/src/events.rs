@@ -42,23 +42,32 @@ pub(crate) struct RejectLog {
 #[derive(Clone, Debug, Default)]
 /// When one recurring reason was last logged, and how many went
 /// unlogged since.
-struct Repeated {
+pub(crate) struct Repeated {
     last_logged: Option<Instant>,
     unlogged: u64,
 }
 
+impl Repeated {
+    /// Whether one more occurrence is to be logged now: if so, how many
+    /// went unlogged since the last one logged; if not, it is counted.
+    pub(crate) fn due(&mut self) -> Option<u64> {
+        let due = self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= REPEAT_LOG_INTERVAL);
+        if !due {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_logged = Some(Instant::now());
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 /// A sample was refused.
 pub(crate) fn sample_rejected(log: &mut RejectLog, rejected: &Rejected) {
-    let repeated = &mut log.reasons[rejected.reason.code()];
-    let due = repeated
-        .last_logged
-        .is_none_or(|at| at.elapsed() >= REPEAT_LOG_INTERVAL);
-    if !due {
-        repeated.unlogged += 1;
+    let Some(since_last) = log.reasons[rejected.reason.code()].due() else {
         return;
-    }
-    repeated.last_logged = Some(Instant::now());
-    let since_last = std::mem::take(&mut repeated.unlogged);
+    };
     tracing::warn!(
         reason = rejected.reason.label(),
         tag = rejected.sample.tag.0,

@@ -29,9 +29,9 @@
 //! exactly where it stopped; it splits and merges by [`StateKey`] so it can
 //! move with its partition.
 //!
-//! This crate does no input or output. Reading `raw-sensor-data`, writing
-//! the topics, and committing checkpoints with input offsets is the
-//! wiring's job (see `docs/ARCHITECTURE.md`).
+//! The operators do no input or output. The [`service`] wires them to the
+//! bus: it reads `raw-sensor-data`, writes the topics, and commits
+//! checkpoints with input offsets, exactly once.
 //!
 //! [`Sample`]: flowline_core::Sample
 //! [`Snapshot`]: flowline_catalog::Snapshot
@@ -48,6 +48,7 @@ mod output;
 mod pipeline;
 mod plan;
 mod score;
+pub mod service;
 mod tags;
 mod validate;
 

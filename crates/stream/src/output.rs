@@ -25,6 +25,14 @@ pub struct ProcessedSample {
     pub score: f32,
     /// Where the tag sits and what it is.
     pub enrichment: Enrichment,
+    /// Where the sample came from, as the caller named it when it was
+    /// processed ([`Pipeline::process_traced`]): the bits of the
+    /// correlation id of its record on the bus, so that the processed
+    /// record carries the id of the raw one even when noise reduction
+    /// held it back for a while. 0 when the caller named none.
+    ///
+    /// [`Pipeline::process_traced`]: crate::Pipeline::process_traced
+    pub origin: u128,
 }
 
 /// What the catalog says about a sample's tag, copied onto every processed

@@ -137,7 +137,24 @@ impl Pipeline {
 
     /// Processes a batch in order against `snapshot`, appending what it
     /// yields to `output` (which the caller clears between batches).
+    /// What it yields has no origin (0); see
+    /// [`process_traced`](Self::process_traced).
     pub fn process(&mut self, snapshot: &Snapshot, batch: &[Sample], output: &mut Output) {
+        self.process_traced(snapshot, batch, &[], output);
+    }
+
+    /// Like [`process`](Self::process), with the origin of each sample of
+    /// `batch` at the same index of `origins` (0 past its end): a
+    /// processed sample keeps the origin of its sample, and a pattern
+    /// event takes the origin of the sample that raised it. The output
+    /// is the same as `process` gives, but for the origins.
+    pub fn process_traced(
+        &mut self,
+        snapshot: &Snapshot,
+        batch: &[Sample],
+        origins: &[u128],
+        output: &mut Output,
+    ) {
         let archived_before = output.processed.len();
         let rejected_before = output.rejected.len();
         let mut counts = Counts {
@@ -145,7 +162,12 @@ impl Pipeline {
             ..Counts::default()
         };
         for (index, sample) in batch.iter().enumerate() {
-            self.process_one(snapshot, index, sample, &mut counts, output);
+            let origin = origins.get(index).copied().unwrap_or(0);
+            let events_before = output.events.len();
+            self.process_one(snapshot, index, sample, origin, &mut counts, output);
+            for event in &mut output.events[events_before..] {
+                event.origin = origin;
+            }
         }
         counts.archived = (output.processed.len() - archived_before) as u64;
         for rejected in &output.rejected[rejected_before..] {
@@ -155,12 +177,14 @@ impl Pipeline {
         output.counts.add(&counts);
     }
 
-    /// Processes the sample at `index` of its batch.
+    /// Processes the sample at `index` of its batch, which came from
+    /// `origin`.
     fn process_one(
         &mut self,
         snapshot: &Snapshot,
         index: usize,
         raw: &Sample,
+        origin: u128,
         counts: &mut Counts,
         output: &mut Output,
     ) {
@@ -187,6 +211,7 @@ impl Pipeline {
                 flags,
             },
             enrichment: plan.enrichment,
+            origin,
         };
         // Patterns see on-time readings in order.
         if in_order && !flags.contains(DataQualityFlags::LATE) {

@@ -71,6 +71,13 @@ pub struct PatternEvent {
     /// The readings that satisfied the rule, in the order of its
     /// conditions.
     pub evidence: Vec<Evidence>,
+    /// The origin (see [`ProcessedSample::origin`]) of the sample whose
+    /// processing raised the match: the reading that completed it, or for
+    /// an absence the sample whose time showed the silence. Set by the
+    /// pipeline.
+    ///
+    /// [`ProcessedSample::origin`]: crate::ProcessedSample::origin
+    pub origin: u128,
 }
 
 /// One reading that made a pattern match, and the part it played.
@@ -105,6 +112,21 @@ pub enum EvidenceRole {
     Then,
     /// The last usable reading before an absence began.
     Last,
+}
+
+impl EvidenceRole {
+    /// The role's name as alerts carry it: `start`, `now`, `base`,
+    /// `first`, `then` or `last`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EvidenceRole::Start => "start",
+            EvidenceRole::Now => "now",
+            EvidenceRole::Base => "base",
+            EvidenceRole::First => "first",
+            EvidenceRole::Then => "then",
+            EvidenceRole::Last => "last",
+        }
+    }
 }
 
 /// One usable reading of a tag a pattern names.
@@ -972,6 +994,7 @@ fn emit(
         well,
         time,
         evidence,
+        origin: 0,
     };
     crate::events::pattern_matched(&event);
     events.push(event);
@@ -981,6 +1004,15 @@ fn emit(
 mod tests {
     use super::*;
     use crate::{CepConfig, StreamConfig};
+
+    #[test]
+    fn an_evidence_roles_label_is_its_name_in_configuration_files() {
+        use EvidenceRole::*;
+        for role in [Start, Now, Base, First, Then, Last] {
+            let named = toml::Value::try_from(role).unwrap();
+            assert_eq!(named.as_str(), Some(role.label()));
+        }
+    }
 
     #[test]
     fn the_demo_patterns_are_valid_and_name_only_demo_tags() {

@@ -4,8 +4,10 @@
 
 use std::sync::OnceLock;
 
+use flowline_bus::partition_for_key;
 use flowline_catalog::Snapshot;
 use flowline_core::{Sample, TagId, Value};
+use flowline_schemas::key::well_key;
 use flowline_stream::{
     Checkpoint, CheckpointError, Output, Pipeline, StateKey, StreamConfig, partition_key,
 };
@@ -197,13 +199,14 @@ proptest! {
     }
 }
 
-/// The partition of a key among `parts`, by the tag's partition key.
+/// The partition of a key among `parts`, by the tag's partition key and
+/// the bus's partitioner.
 fn owner(snapshot: &Snapshot, key: StateKey, parts: usize) -> usize {
-    let asset = match key {
+    let key = match key {
         StateKey::Tag(id) => partition_key(snapshot.tag(id).unwrap()),
-        StateKey::Well(id) => id,
+        StateKey::Well(id) => well_key(id),
     };
-    asset.0 as usize % parts
+    partition_for_key(key.as_bytes(), parts as u32) as usize
 }
 
 #[test]
@@ -211,7 +214,7 @@ fn state_split_by_partition_moves_to_new_owners_and_they_continue_as_one_would()
     const PARTS: usize = 3;
     let (snapshot, samples) = &clean();
     let partition_of = |sample: &Sample| match snapshot.tag(sample.tag) {
-        Some(entry) => partition_key(entry).0 as usize % PARTS,
+        Some(entry) => partition_for_key(partition_key(entry).as_bytes(), PARTS as u32) as usize,
         None => 0,
     };
     // Half the recording in one pipeline, the other half spread over three
@@ -303,7 +306,7 @@ fn foreign_or_damaged_bytes_are_refused_with_the_reason() {
     let error = Checkpoint::from_bytes(&newer).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "stream checkpoint format 9 is not supported: expected 1"
+        "stream checkpoint format 9 is not supported: expected 2"
     );
     let cut = &final_state[..final_state.len() / 2];
     let error = Checkpoint::from_bytes(cut).unwrap_err();
